@@ -1,0 +1,123 @@
+//! The command line, as the contract names it: Kameleon's option names first, so its users'
+//! fingers keep working.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, about = "Build appliances, root filesystems and images in checkpointed steps")]
+pub struct Cli {
+    /// Never colour the output (also: NO_COLOR, or output that is not a terminal)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RecipeArgs {
+    /// The recipe file
+    pub recipe: PathBuf,
+    /// Set or override a global: KEY=VALUE (or KEY:VALUE); repeatable
+    #[arg(short = 'g', long = "global", value_name = "KEY=VALUE", value_parser = parse_global)]
+    pub globals: Vec<(String, String)>,
+    /// The build dir (default: ./build/<recipe name>)
+    #[arg(short = 'b', long, value_name = "DIR")]
+    pub build_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MicrostepCheckpoints {
+    /// Only the first microstep run in each step gets a checkpoint
+    First,
+    /// One checkpoint after every microstep
+    All,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+    /// Print the plan (slug, ID, action) and run nothing
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// One JSON object per event on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Create a checkpoint after each microstep, and resume from the newest valid one
+    #[arg(short = 'c', long)]
+    pub enable_checkpoint: bool,
+    /// Resume from this checkpoint: an ID prefix (4+ chars), a slug, or `last`; implies -c
+    #[arg(short = 'F', long, value_name = "ID|SLUG|last")]
+    pub from_checkpoint: Option<String>,
+    /// With -c: create checkpoints, but apply none (build from scratch)
+    #[arg(long)]
+    pub fresh: bool,
+    /// Create checkpoints from this microstep on (ID, slug)
+    #[arg(short = 'B', long, value_name = "ID|SLUG")]
+    pub begin_checkpoint: Option<String>,
+    /// Create checkpoints up to this microstep (ID, slug)
+    #[arg(short = 'E', long, value_name = "ID|SLUG")]
+    pub end_checkpoint: Option<String>,
+    /// Checkpoint every microstep (all), or only the first one run in each step (first)
+    #[arg(long, value_enum, default_value = "all")]
+    pub microstep_checkpoints: MicrostepCheckpoints,
+    /// List this recipe's checkpoints (with --dry-run: the IDs a build would create)
+    #[arg(short = 'l', long, visible_alias = "checkpoints")]
+    pub list_checkpoints: bool,
+    /// Never prompt (also when stdin is not a terminal)
+    #[arg(short = 'y', long, visible_alias = "script")]
+    pub yes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build a recipe
+    Build(BuildArgs),
+    /// Show a recipe's parents, step files, driver and resolved globals
+    Info {
+        #[command(flatten)]
+        recipe: RecipeArgs,
+    },
+    /// Show what a build would do; --explain says why a microstep's ID changed
+    Plan {
+        #[command(flatten)]
+        recipe: RecipeArgs,
+        /// Name the first microstep whose ID changed since the newest checkpoint, and what changed
+        #[arg(long)]
+        explain: bool,
+        /// One JSON object per microstep
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a recipe's checkpoints
+    Checkpoints {
+        #[command(flatten)]
+        recipe: RecipeArgs,
+        /// Delete the stale ones through the driver
+        #[arg(long)]
+        prune: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete every checkpoint of a recipe (driver `clear`)
+    Clear {
+        #[command(flatten)]
+        recipe: RecipeArgs,
+    },
+}
+
+fn parse_global(s: &str) -> Result<(String, String), String> {
+    let at = match (s.find('='), s.find(':')) {
+        (Some(e), Some(c)) => e.min(c),
+        (Some(e), None) => e,
+        (None, Some(c)) => c,
+        (None, None) => return Err(format!("`{s}` is not KEY=VALUE (or KEY:VALUE)")),
+    };
+    let (k, v) = (&s[..at], &s[at + 1..]);
+    if k.is_empty() {
+        return Err(format!("`{s}` has an empty key"));
+    }
+    Ok((k.to_string(), v.to_string()))
+}

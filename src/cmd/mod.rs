@@ -1,0 +1,28 @@
+//! One module per subcommand; each turns parsed arguments into calls on the library.
+
+pub mod build;
+pub mod info;
+pub mod plan;
+
+use std::path::PathBuf;
+
+use crate::cli::RecipeArgs;
+use crate::error::Result;
+use crate::plan::{Plan, PlanOptions};
+
+/// Loads and plans the recipe named on the command line.
+pub fn load_plan(args: &RecipeArgs, checkpointing: bool) -> Result<Plan> {
+    let recipe = crate::recipe::load(&args.recipe)?;
+    let build_dir: PathBuf = args
+        .build_dir
+        .clone()
+        .unwrap_or_else(|| crate::plan::default_build_dir(&recipe));
+    crate::plan::plan(
+        recipe,
+        &PlanOptions {
+            cli_globals: &args.globals,
+            build_dir: &build_dir,
+            checkpointing,
+        },
+    )
+}

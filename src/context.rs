@@ -1,0 +1,377 @@
+//! Contexts: one long-lived shell each (`local`, `out`, `in`), fed commands through its stdin
+//! with a framed protocol, so the same code drives `bash`, `chroot DIR bash`, `ssh host bash`
+//! or `docker exec -i c bash`. Each command runs in a subshell with errexit; its exported
+//! variables and working directory are carried back to the context's shell afterwards, and a
+//! random end marker on both output streams says it is done and with which status.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::exec;
+use crate::output::{Output, Stream};
+use crate::plan::ContextSpec;
+use crate::recipe::Ctx;
+
+const TAIL_LINES: usize = 20;
+
+/// How a context's output is handled while a command runs.
+enum Sink {
+    /// Each line goes to the user, prefixed with the context's name.
+    Lines,
+    /// Bytes go to a file: the first half of a `pipe`.
+    Capture(File),
+}
+
+enum Event {
+    Marker(Stream, Option<i32>),
+    Eof(Stream),
+    Failed(Stream, String),
+}
+
+pub struct CommandResult {
+    pub status: i32,
+    pub tail: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    #[error("the {ctx} context could not start `{cmd}`: {source}")]
+    Spawn {
+        ctx: Ctx,
+        cmd: String,
+        source: std::io::Error,
+    },
+    #[error("the {ctx} context's shell (`{cmd}`) exited{}", if .tail.is_empty() { String::new() } else { format!(":\n{}", .tail.join("\n")) })]
+    Died {
+        ctx: Ctx,
+        cmd: String,
+        tail: Vec<String>,
+    },
+    #[error("the {ctx} context: {message}")]
+    Io { ctx: Ctx, message: String },
+}
+
+struct Shell {
+    child: Child,
+    stdin: ChildStdin,
+    events: Receiver<Event>,
+    sink: Arc<Mutex<Sink>>,
+    tail: Arc<Mutex<VecDeque<String>>>,
+    marker: String,
+}
+
+pub struct Context {
+    pub ctx: Ctx,
+    spec: ContextSpec,
+    default_dir: PathBuf,
+    errexit: bool,
+    output: Arc<Output>,
+    shell: Option<Shell>,
+}
+
+impl Context {
+    pub fn new(ctx: Ctx, spec: ContextSpec, default_dir: PathBuf, errexit: bool, output: Arc<Output>) -> Context {
+        Context {
+            ctx,
+            spec,
+            default_dir,
+            errexit,
+            output,
+            shell: None,
+        }
+    }
+
+    pub fn start_command(&self) -> String {
+        self.spec.cmd.clone().unwrap_or_else(|| "bash".to_string())
+    }
+
+    pub fn interactive_command(&self) -> String {
+        self.spec
+            .interactive_cmd
+            .clone()
+            .or_else(|| self.spec.cmd.clone())
+            .unwrap_or_else(|| "bash".to_string())
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.shell.is_some()
+    }
+
+    /// The process group of the running shell, for signals.
+    pub fn pgid(&self) -> Option<i32> {
+        self.shell.as_ref().map(|s| s.child.id() as i32)
+    }
+
+    /// Runs one command; its output streams to the user line by line.
+    pub fn run(&mut self, cmd: &str) -> Result<CommandResult, ContextError> {
+        self.exchange(cmd, Sink::Lines, None)
+    }
+
+    /// Runs one command and keeps its standard output in `into` instead of showing it.
+    pub fn capture(&mut self, cmd: &str, into: File) -> Result<CommandResult, ContextError> {
+        self.exchange(cmd, Sink::Capture(into), None)
+    }
+
+    /// Runs one command with the contents of `data` as its standard input.
+    pub fn feed(&mut self, cmd: &str, data: File) -> Result<CommandResult, ContextError> {
+        self.exchange(cmd, Sink::Lines, Some(data))
+    }
+
+    /// Ends the shell; the next command starts a new one.
+    pub fn stop(&mut self) {
+        if let Some(mut shell) = self.shell.take() {
+            drop(shell.stdin);
+            if !exec::wait_timeout(&mut shell.child, Duration::from_secs(2)) {
+                exec::kill_group(shell.child.id() as i32, exec::Signal::SIGKILL);
+                let _ = shell.child.wait();
+            }
+        }
+    }
+
+    fn ensure_started(&mut self) -> Result<(), ContextError> {
+        if self.shell.is_some() {
+            return Ok(());
+        }
+        let cmd = self.start_command();
+        let mut command = match &self.spec.cmd {
+            None => {
+                let mut c = std::process::Command::new("bash");
+                c.args(["--noprofile", "--norc", "-s"]);
+                c
+            }
+            Some(cmd) => {
+                let mut c = std::process::Command::new("bash");
+                c.args(["-c", cmd]);
+                c
+            }
+        };
+        command
+            .current_dir(&self.default_dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = exec::spawn_in_group(&mut command).map_err(|source| ContextError::Spawn {
+            ctx: self.ctx,
+            cmd: cmd.clone(),
+            source,
+        })?;
+        let marker = format!("__CAIRN_END_{}__", exec::nonce());
+        let sink = Arc::new(Mutex::new(Sink::Lines));
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let (tx, rx) = channel();
+        let io_err = |m: &str| ContextError::Io {
+            ctx: self.ctx,
+            message: m.to_string(),
+        };
+        let stdout = child.stdout.take().ok_or_else(|| io_err("no stdout"))?;
+        let stderr = child.stderr.take().ok_or_else(|| io_err("no stderr"))?;
+        let stdin = child.stdin.take().ok_or_else(|| io_err("no stdin"))?;
+        for (stream, input) in [
+            (Stream::Stdout, Box::new(stdout) as Box<dyn Read + Send>),
+            (Stream::Stderr, Box::new(stderr)),
+        ] {
+            let reader = Reader {
+                ctx: self.ctx,
+                stream,
+                marker: marker.clone(),
+                sink: Arc::clone(&sink),
+                tail: Arc::clone(&tail),
+                output: Arc::clone(&self.output),
+                tx: tx.clone(),
+            };
+            std::thread::spawn(move || reader.run(input));
+        }
+        self.shell = Some(Shell {
+            child,
+            stdin,
+            events: rx,
+            sink,
+            tail,
+            marker,
+        });
+        let workdir = self.spec.workdir.clone();
+        let init = match workdir {
+            Some(dir) => format!("cd -- {}", quote(&dir)),
+            None => "true".to_string(),
+        };
+        let r = self.exchange(&init, Sink::Lines, None)?;
+        if r.status != 0 {
+            let tail = r.tail;
+            self.stop();
+            return Err(ContextError::Died { ctx: self.ctx, cmd, tail });
+        }
+        Ok(())
+    }
+
+    fn exchange(&mut self, cmd: &str, sink: Sink, data: Option<File>) -> Result<CommandResult, ContextError> {
+        self.ensure_started()?;
+        let ctx = self.ctx;
+        let errexit = self.errexit;
+        let start_cmd = self.start_command();
+        let Some(shell) = self.shell.as_mut() else {
+            return Err(ContextError::Io { ctx, message: "not started".into() });
+        };
+        if let Ok(mut t) = shell.tail.lock() {
+            t.clear();
+        }
+        if let Ok(mut s) = shell.sink.lock() {
+            *s = sink;
+        }
+        let data_len = match &data {
+            Some(f) => Some(f.metadata().map(|m| m.len()).unwrap_or(0)),
+            None => None,
+        };
+        let frame = frame(cmd, &shell.marker, errexit, data_len);
+        let write = || -> std::io::Result<()> {
+            shell.stdin.write_all(frame.as_bytes())?;
+            if let Some(mut f) = data {
+                f.rewind()?;
+                std::io::copy(&mut f, &mut shell.stdin)?;
+            }
+            shell.stdin.flush()
+        };
+        let written = write();
+        let mut status = None;
+        let mut open = 2;
+        let mut died = written.is_err();
+        while open > 0 && !died {
+            match shell.events.recv() {
+                Ok(Event::Marker(Stream::Stdout, s)) => {
+                    status = s;
+                    open -= 1;
+                }
+                Ok(Event::Marker(Stream::Stderr, _)) => open -= 1,
+                Ok(Event::Eof(_)) | Ok(Event::Failed(..)) | Err(_) => died = true,
+            }
+        }
+        if let Ok(mut s) = shell.sink.lock() {
+            *s = Sink::Lines;
+        }
+        let tail: Vec<String> = shell
+            .tail
+            .lock()
+            .map(|t| t.iter().cloned().collect())
+            .unwrap_or_default();
+        if died {
+            self.stop();
+            return Err(ContextError::Died { ctx, cmd: start_cmd, tail });
+        }
+        Ok(CommandResult {
+            status: status.unwrap_or(255),
+            tail,
+        })
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Single-quotes a string for the shell.
+pub fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The text sent to a context's shell for one command. The command runs in a subshell, so
+/// errexit ends only it; an EXIT trap reports its status, exported variables and directory on
+/// fd 3, which the context's shell then adopts. Nothing here needs /dev/null or /dev/fd, which
+/// a bare chroot lacks.
+fn frame(cmd: &str, marker: &str, errexit: bool, data_len: Option<u64>) -> String {
+    let opts = if errexit { "set -e -o pipefail" } else { "set -o pipefail" };
+    let input = match data_len {
+        Some(n) => format!("head -c {n}"),
+        None => ":".to_string(),
+    };
+    format!(
+        concat!(
+            "{{ __cairn_st=255\n",
+            "__cairn_env=$( {input} | ( trap '__cairn_s=$?; printf \"__cairn_st=%d\\n\" \"$__cairn_s\" >&3; export -p >&3; printf \"cd -- %q\\n\" \"$PWD\" >&3' EXIT\n",
+            "{opts}\n",
+            "eval {cmd} 3>&-\n",
+            ") 3>&1 1>&4 4>&- )\n",
+            "eval \"$__cairn_env\" 2>&-\n",
+            "printf '%s %s\\n' '{marker}' \"$__cairn_st\"; printf '%s\\n' '{marker}' >&2\n",
+            "}} 4>&1\n"
+        ),
+        input = input,
+        opts = opts,
+        cmd = quote(cmd),
+        marker = marker,
+    )
+}
+
+struct Reader {
+    ctx: Ctx,
+    stream: Stream,
+    marker: String,
+    sink: Arc<Mutex<Sink>>,
+    tail: Arc<Mutex<VecDeque<String>>>,
+    output: Arc<Output>,
+    tx: Sender<Event>,
+}
+
+impl Reader {
+    fn run(self, input: Box<dyn Read + Send>) {
+        let mut reader = BufReader::with_capacity(64 * 1024, input);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) => {
+                    let _ = self.tx.send(Event::Eof(self.stream));
+                    return;
+                }
+                Ok(_) => self.line(&line),
+                Err(e) => {
+                    let _ = self.tx.send(Event::Failed(self.stream, e.to_string()));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn line(&self, line: &[u8]) {
+        let marker = self.marker.as_bytes();
+        let found = line.windows(marker.len()).position(|w| w == marker);
+        let content = match found {
+            Some(p) => &line[..p],
+            None => line,
+        };
+        if !content.is_empty() {
+            let mut sink = match self.sink.lock() {
+                Ok(s) => s,
+                Err(p) => p.into_inner(),
+            };
+            match &mut *sink {
+                Sink::Capture(file) if self.stream == Stream::Stdout => {
+                    let _ = file.write_all(content);
+                }
+                _ => {
+                    let text = String::from_utf8_lossy(content);
+                    let text = text.strip_suffix('\n').unwrap_or(&text);
+                    let text = text.strip_suffix('\r').unwrap_or(text);
+                    if let Ok(mut t) = self.tail.lock() {
+                        if t.len() == TAIL_LINES {
+                            t.pop_front();
+                        }
+                        t.push_back(format!("[{}] {text}", self.ctx));
+                    }
+                    self.output.line(self.ctx, self.stream, text);
+                }
+            }
+        }
+        if let Some(p) = found {
+            let rest = String::from_utf8_lossy(&line[p + marker.len()..]);
+            let status = rest.trim().parse().ok();
+            let _ = self.tx.send(Event::Marker(self.stream, status));
+        }
+    }
+}

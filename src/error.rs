@@ -1,0 +1,210 @@
+//! Error types and their rendering. Every error is rendered once, at the top, with the place in
+//! the user's file that caused it; the exit code says which kind of failure it was.
+
+use std::fmt::Write as _;
+use std::io;
+use std::path::PathBuf;
+
+use colored::Colorize;
+
+use crate::source::Span;
+use crate::state::StateError;
+
+/// Exit codes are part of the contract (docs/cli.md): scripts branch on them.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const COMMAND_FAILED: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const BAD_INPUT: i32 = 3;
+    pub const CHECKPOINT: i32 = 4;
+    pub const LOCKED: i32 = 5;
+    pub const INTERRUPTED: i32 = 130;
+    pub const TERMINATED: i32 = 143;
+}
+
+/// A message about a place in a file: what is wrong there, and what to do about it.
+#[derive(Debug, Clone)]
+pub struct Diagnostic {
+    pub message: String,
+    pub span: Option<Span>,
+    pub hint: Option<String>,
+    pub notes: Vec<String>,
+}
+
+impl Diagnostic {
+    pub fn new(message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            message: message.into(),
+            span: None,
+            hint: None,
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn at(span: &Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            span: Some(span.clone()),
+            ..Diagnostic::new(message)
+        }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Diagnostic {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn note(mut self, note: impl Into<String>) -> Diagnostic {
+        self.notes.push(note.into());
+        self
+    }
+
+    fn render(&self, out: &mut String, color: bool) {
+        let paint = |s: &str, f: fn(&str) -> colored::ColoredString| {
+            if color { f(s).to_string() } else { s.to_string() }
+        };
+        let _ = writeln!(
+            out,
+            "{} {}",
+            paint("error:", |s| s.red().bold()),
+            paint(&self.message, |s| s.bold())
+        );
+        if let Some(span) = &self.span {
+            if span.is_synthetic() {
+                let _ = writeln!(out, "  --> {span}");
+            } else {
+                let gutter = span.line.to_string().len();
+                let pad = " ".repeat(gutter);
+                let _ = writeln!(out, "{pad}--> {span}");
+                if let Some(line) = span.file.line(span.line) {
+                    let _ = writeln!(out, "{pad} |");
+                    let _ = writeln!(out, "{} | {}", span.line, line);
+                    let lead: String = line
+                        .chars()
+                        .take(span.col.saturating_sub(1))
+                        .map(|c| if c == '\t' { '\t' } else { ' ' })
+                        .collect();
+                    let carets = "^".repeat(span.len.max(1));
+                    let _ = writeln!(
+                        out,
+                        "{pad} | {lead}{}",
+                        paint(&carets, |s| s.red().bold())
+                    );
+                }
+            }
+        }
+        for note in &self.notes {
+            for (i, line) in note.lines().enumerate() {
+                let lead = if i == 0 { "  = note: " } else { "          " };
+                let _ = writeln!(out, "{lead}{line}");
+            }
+        }
+        if let Some(hint) = &self.hint {
+            let _ = writeln!(out, "  = {} {hint}", paint("hint:", |s| s.cyan().bold()));
+        }
+    }
+}
+
+/// What cairn knows about a command that failed, to tell the user where and why.
+#[derive(Debug, Clone)]
+pub struct CommandFailure {
+    pub slug: String,
+    pub context: String,
+    pub status: i32,
+    pub command: String,
+    pub tail: Vec<String>,
+    pub span: Option<Span>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}", .0.message)]
+    BadInput(Box<Diagnostic>),
+    #[error("{0}")]
+    Usage(String),
+    #[error("microstep {} failed", .0.slug)]
+    CommandFailed(Box<CommandFailure>),
+    #[error("{}", .0.message)]
+    Checkpoint(Box<Diagnostic>),
+    #[error("{}", .0.message)]
+    Breakpoint(Box<Diagnostic>),
+    #[error("interrupted")]
+    Interrupted { signal: i32, resume: String },
+    #[error("{}", .0.message)]
+    Locked(Box<Diagnostic>),
+    #[error("{what} {}: {source}", .path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<Diagnostic> for Error {
+    fn from(d: Diagnostic) -> Error {
+        Error::BadInput(Box::new(d))
+    }
+}
+
+impl Error {
+    pub fn io(what: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Error {
+        Error::Io {
+            what,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub fn checkpoint(d: Diagnostic) -> Error {
+        Error::Checkpoint(Box::new(d))
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::BadInput(_) => exit::BAD_INPUT,
+            Error::Usage(_) => exit::USAGE,
+            Error::CommandFailed(_) | Error::Breakpoint(_) | Error::Io { .. } | Error::Other(_) => {
+                exit::COMMAND_FAILED
+            }
+            Error::Checkpoint(_) | Error::State(_) => exit::CHECKPOINT,
+            Error::Locked(_) => exit::LOCKED,
+            Error::Interrupted { signal, .. } => 128 + signal,
+        }
+    }
+
+    pub fn render(&self, color: bool) -> String {
+        let mut out = String::new();
+        match self {
+            Error::BadInput(d) | Error::Checkpoint(d) | Error::Locked(d) | Error::Breakpoint(d) => {
+                d.render(&mut out, color)
+            }
+            Error::CommandFailed(f) => {
+                let mut d = Diagnostic::new(format!(
+                    "microstep {} failed: command in context `{}` exited with status {}",
+                    f.slug, f.context, f.status
+                ));
+                d.span = f.span.clone();
+                let cmd: Vec<String> = f.command.lines().map(|l| format!("> {l}")).collect();
+                d.notes.push(format!("the command was:\n{}", cmd.join("\n")));
+                if !f.tail.is_empty() {
+                    d.notes.push(format!(
+                        "its last lines of output:\n{}",
+                        f.tail.join("\n")
+                    ));
+                }
+                d.render(&mut out, color);
+            }
+            Error::Interrupted { resume, .. } => {
+                let _ = writeln!(out, "interrupted; to resume, run: {resume}");
+            }
+            other => Diagnostic::new(other.to_string()).render(&mut out, color),
+        }
+        out
+    }
+}

@@ -1,0 +1,34 @@
+//! cairn: build appliances, root filesystems and images in checkpointed steps.
+//!
+//! Data flows one way: `recipe` loads files into a model, `plan` resolves variables and computes
+//! checkpoint IDs, `build` runs the plan through `context` shells and `driver` operations, and
+//! `state` records what happened.
+
+pub mod build;
+pub mod checkpoint_id;
+pub mod cli;
+pub mod cmd;
+pub mod context;
+pub mod error;
+pub mod exec;
+pub mod output;
+pub mod plan;
+pub mod recipe;
+pub mod source;
+pub mod state;
+pub mod template;
+pub mod vars;
+pub mod yaml;
+
+pub use error::{Error, Result};
+
+pub fn run(cli: cli::Cli) -> Result<()> {
+    use cli::Command;
+    let color = colored::control::SHOULD_COLORIZE.should_colorize();
+    match cli.command {
+        Command::Build(args) => cmd::build::run(&args, color),
+        Command::Info { recipe } => cmd::info::run(&recipe),
+        Command::Plan { recipe, explain, json } => cmd::plan::run(&recipe, explain, json),
+        Command::Checkpoints { .. } | Command::Clear { .. } => Err(Error::Usage("not yet".into())),
+    }
+}

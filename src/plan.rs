@@ -1,0 +1,390 @@
+//! From a loaded recipe to the ordered list of microsteps a build runs, every command resolved
+//! and every checkpoint ID computed. Planning is pure: it reads input files but starts no
+//! process, so dry runs, `plan --explain` and ID listings are cheap.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+
+use crate::checkpoint_id;
+use crate::error::{Diagnostic, Error, Result};
+use crate::recipe::{
+    Command, Ctx, GlobalValue, Microstep, OnCheckpoint, Recipe, Section, Step, StepVars, Text,
+};
+use crate::source::Span;
+use crate::template::Renderer;
+use crate::vars::{Mode, Origin, Resolver, Scope};
+
+/// A command with every variable resolved.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolved {
+    Exec {
+        ctx: Ctx,
+        cmd: String,
+        #[serde(skip)]
+        span: Span,
+    },
+    Pipe {
+        from: (Ctx, String),
+        to: (Ctx, String),
+        #[serde(skip)]
+        span: Span,
+    },
+    Rescue(Box<Resolved>, Box<Resolved>),
+    Test(Box<Resolved>, Box<Resolved>, Option<Box<Resolved>>),
+    Group(Vec<Resolved>),
+    Breakpoint(Option<String>),
+    ReloadContext(Ctx),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HookKind {
+    SectionInit,
+    StepInit,
+    StepClean,
+    SectionClean,
+}
+
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub ctx: Ctx,
+    pub cmd: String,
+    pub expect: String,
+}
+
+/// What a checkpoint ID was computed from, kept with each checkpoint so `plan --explain` can say
+/// what changed.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Manifest {
+    pub commands: String,
+    pub vars: BTreeMap<String, String>,
+    pub inputs: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlannedMicrostep {
+    pub index: usize,
+    pub section: String,
+    pub step: String,
+    pub name: String,
+    pub slug: String,
+    pub span: Span,
+    pub hook: Option<HookKind>,
+    pub commands: Vec<Resolved>,
+    pub rollback: Vec<Resolved>,
+    pub verify: Vec<Check>,
+    pub on_checkpoint: OnCheckpoint,
+    pub atomic: bool,
+    pub state_files: Vec<String>,
+    pub id: String,
+    pub manifest: Manifest,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ContextSpec {
+    /// The command that starts the context's shell; None for a plain local bash.
+    pub cmd: Option<String>,
+    pub workdir: Option<String>,
+    pub interactive_cmd: Option<String>,
+}
+
+pub struct Plan {
+    pub recipe: Recipe,
+    pub build_dir: PathBuf,
+    pub errexit: bool,
+    pub contexts: BTreeMap<Ctx, ContextSpec>,
+    /// Built-ins, globals and command-line values: the scope driver operations render in.
+    pub global_scope: Scope,
+    pub microsteps: Vec<PlannedMicrostep>,
+}
+
+pub struct PlanOptions<'a> {
+    pub cli_globals: &'a [(String, String)],
+    pub build_dir: &'a Path,
+    pub checkpointing: bool,
+}
+
+pub fn default_build_dir(recipe: &Recipe) -> PathBuf {
+    PathBuf::from("build").join(&recipe.name)
+}
+
+pub fn plan(recipe: Recipe, opts: &PlanOptions<'_>) -> Result<Plan> {
+    let renderer = Renderer::default();
+    let global_scope = global_scope(&recipe, opts)?;
+    let resolver = Resolver::new(&global_scope, &renderer);
+
+    let errexit = match resolver.value("shell_errexit", Mode::Run)? {
+        None => true,
+        Some(v) => !matches!(v.trim(), "false" | "no" | "off" | "0"),
+    };
+    let mut contexts = BTreeMap::new();
+    for ctx in [Ctx::Out, Ctx::In] {
+        let key = format!("{ctx}_context");
+        let mut spec = ContextSpec::default();
+        if let Some(g) = recipe.globals.get(&key) {
+            let GlobalValue::Map(map) = &g.value else {
+                return Err(Diagnostic::at(&g.span, format!("`{key}` must be a mapping"))
+                    .hint(format!("{key}: {{ cmd: \"chroot {{{{rootfs}}}} bash\", workdir: / }}"))
+                    .into());
+            };
+            for (k, v) in map {
+                let value = resolver.render(v, Mode::Run)?;
+                match k.as_str() {
+                    "cmd" => spec.cmd = Some(value),
+                    "workdir" => spec.workdir = Some(value),
+                    "interactive_cmd" => spec.interactive_cmd = Some(value),
+                    other => {
+                        return Err(crate::recipe::load::unknown(
+                            &v.span,
+                            &format!("key of `{key}`"),
+                            other,
+                            &["cmd", "workdir", "interactive_cmd"],
+                        )
+                        .into());
+                    }
+                }
+            }
+        }
+        contexts.insert(ctx, spec);
+    }
+    contexts.insert(Ctx::Local, ContextSpec::default());
+
+    let mut planner = Planner {
+        renderer: &renderer,
+        global_scope: &global_scope,
+        recipe_dir: recipe.path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+        previous: checkpoint_id::ROOT.to_string(),
+        out: Vec::new(),
+    };
+    for section in &recipe.sections {
+        planner.section(section)?;
+    }
+    let microsteps = planner.out;
+    Ok(Plan {
+        recipe,
+        build_dir: opts.build_dir.to_path_buf(),
+        errexit,
+        contexts,
+        global_scope,
+        microsteps,
+    })
+}
+
+fn builtin(scope: &mut Scope, name: &str, value: String) {
+    scope.set(name, Text::new(value, Span::synthetic("built-in")), Origin::Builtin);
+}
+
+fn global_scope(recipe: &Recipe, opts: &PlanOptions<'_>) -> Result<Scope> {
+    let mut scope = Scope::default();
+    let recipe_dir = recipe.path.parent().unwrap_or(Path::new("."));
+    builtin(&mut scope, "recipe_name", recipe.name.clone());
+    builtin(&mut scope, "recipe_dir", absolute(recipe_dir).display().to_string());
+    builtin(&mut scope, "build_dir", absolute(opts.build_dir).display().to_string());
+    builtin(&mut scope, "checkpointing_enabled", opts.checkpointing.to_string());
+    builtin(&mut scope, "cairn_version", env!("CARGO_PKG_VERSION").to_string());
+    scope.mark_volatile("recipe_dir");
+    scope.mark_volatile("build_dir");
+    for (name, g) in &recipe.globals {
+        if let GlobalValue::Text(t) = &g.value {
+            scope.set(name, t.clone(), Origin::Global);
+        }
+    }
+    for (name, value) in opts.cli_globals {
+        scope.set(name, Text::new(value.clone(), Span::synthetic("command line")), Origin::CommandLine);
+    }
+    if let Some(g) = recipe.globals.get("volatile") {
+        let names: Vec<&Text> = match &g.value {
+            GlobalValue::List(l) => l.iter().collect(),
+            GlobalValue::Text(t) => vec![t],
+            GlobalValue::Map(_) => {
+                return Err(Diagnostic::at(&g.span, "`volatile` must be a list of variable names").into());
+            }
+        };
+        for n in names {
+            scope.mark_volatile(&n.text);
+        }
+    }
+    Ok(scope)
+}
+
+pub fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().map(|d| d.join(path)).unwrap_or_else(|_| path.to_path_buf())
+    }
+}
+
+struct Planner<'a> {
+    renderer: &'a Renderer,
+    global_scope: &'a Scope,
+    recipe_dir: PathBuf,
+    previous: String,
+    out: Vec<PlannedMicrostep>,
+}
+
+impl Planner<'_> {
+    fn section(&mut self, section: &Section) -> Result<()> {
+        let init_step = format!("_init_{}", section.name);
+        for hook in &section.init {
+            self.microstep(&section.name, &init_step, &hook.vars, &hook.microstep, Some(HookKind::SectionInit))?;
+        }
+        for step in &section.steps {
+            self.step(&section.name, step)?;
+        }
+        let clean_step = format!("_clean_{}", section.name);
+        for hook in &section.clean {
+            self.microstep(&section.name, &clean_step, &hook.vars, &hook.microstep, Some(HookKind::SectionClean))?;
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, section: &str, step: &Step) -> Result<()> {
+        for ms in &step.init {
+            self.microstep(section, &step.name, &step.vars, ms, Some(HookKind::StepInit))?;
+        }
+        for ms in &step.microsteps {
+            self.microstep(section, &step.name, &step.vars, ms, None)?;
+        }
+        for ms in &step.clean {
+            self.microstep(section, &step.name, &step.vars, ms, Some(HookKind::StepClean))?;
+        }
+        Ok(())
+    }
+
+    fn microstep(
+        &mut self,
+        section: &str,
+        step: &str,
+        vars: &StepVars,
+        ms: &Microstep,
+        hook: Option<HookKind>,
+    ) -> Result<()> {
+        let mut scope = Scope::default();
+        for (name, b) in self.global_scope.iter_all() {
+            if b.origin == Origin::Builtin {
+                scope.set(name, b.value.clone(), b.origin);
+            }
+        }
+        for (name, v) in &vars.defaults {
+            scope.set(name, v.value.clone(), Origin::StepDefault);
+        }
+        for (name, b) in self.global_scope.iter_all() {
+            if b.origin != Origin::Builtin {
+                scope.set(name, b.value.clone(), b.origin);
+            }
+        }
+        for (name, v) in &vars.args {
+            scope.set(name, v.value.clone(), Origin::StepArgument);
+        }
+        for (name, b) in self.global_scope.iter() {
+            if b.volatile {
+                scope.mark_volatile(name);
+            }
+        }
+        let r = Resolver::new(&scope, self.renderer);
+
+        let commands = resolve_all(&r, &ms.commands, Mode::Run)?;
+        let hashed = resolve_all(&r, &ms.commands, Mode::Hash)?;
+        let rollback = resolve_all(&r, &ms.rollback, Mode::Run)?;
+        let mut verify = Vec::new();
+        for v in &ms.verify {
+            verify.push(Check {
+                ctx: v.ctx,
+                cmd: r.render(&v.cmd, Mode::Run)?,
+                expect: r.render(&v.expect, Mode::Run)?,
+            });
+        }
+        let mut state_files = Vec::new();
+        for s in &ms.state_files {
+            state_files.push(r.render(s, Mode::Run)?);
+        }
+        let mut inputs = BTreeMap::new();
+        for input in &ms.inputs {
+            let shown = r.render(input, Mode::Hash)?;
+            let path = self.recipe_dir.join(r.render(input, Mode::Run)?);
+            let digest = checkpoint_id::hash_path(&path).map_err(|e| {
+                Error::from(Diagnostic::at(&input.span, format!("cannot read input {}: {e}", path.display())))
+            })?;
+            inputs.insert(shown, digest);
+        }
+        let vars_used = r.take_used();
+
+        let commands_json = serde_json::to_string(&hashed).map_err(|e| Error::Other(e.to_string()))?;
+        let inputs_json = serde_json::to_string(&inputs).map_err(|e| Error::Other(e.to_string()))?;
+        let canonical = format!("{commands_json}\0{inputs_json}");
+        let id = checkpoint_id::chain(&self.previous, &canonical);
+        if ms.on_checkpoint.advances_chain() {
+            self.previous = id.clone();
+        }
+        self.out.push(PlannedMicrostep {
+            index: self.out.len(),
+            section: section.to_string(),
+            step: step.to_string(),
+            name: ms.name.clone(),
+            slug: format!("{section}/{step}/{}", ms.name),
+            span: ms.span.clone(),
+            hook,
+            commands,
+            rollback,
+            verify,
+            on_checkpoint: ms.on_checkpoint,
+            atomic: ms.atomic,
+            state_files,
+            id,
+            manifest: Manifest {
+                commands: commands_json,
+                vars: vars_used,
+                inputs,
+            },
+        });
+        Ok(())
+    }
+}
+
+fn resolve_all(r: &Resolver<'_>, cmds: &[Command], mode: Mode) -> Result<Vec<Resolved>> {
+    cmds.iter().map(|c| resolve(r, c, mode)).collect()
+}
+
+fn resolve(r: &Resolver<'_>, cmd: &Command, mode: Mode) -> Result<Resolved> {
+    Ok(match cmd {
+        Command::Exec { ctx, cmd } => Resolved::Exec {
+            ctx: *ctx,
+            cmd: r.render(cmd, mode)?,
+            span: cmd.span.clone(),
+        },
+        Command::Pipe { from, to } => Resolved::Pipe {
+            from: (from.0, r.render(&from.1, mode)?),
+            to: (to.0, r.render(&to.1, mode)?),
+            span: from.1.span.clone(),
+        },
+        Command::Rescue { body, rescue } => Resolved::Rescue(
+            Box::new(resolve(r, body, mode)?),
+            Box::new(resolve(r, rescue, mode)?),
+        ),
+        Command::Test { cond, then, otherwise } => Resolved::Test(
+            Box::new(resolve(r, cond, mode)?),
+            Box::new(resolve(r, then, mode)?),
+            otherwise.as_ref().map(|o| resolve(r, o, mode)).transpose()?.map(Box::new),
+        ),
+        Command::Group(cmds) => Resolved::Group(resolve_all(r, cmds, mode)?),
+        Command::Breakpoint { message, .. } => {
+            Resolved::Breakpoint(message.as_ref().map(|m| r.render(m, mode)).transpose()?)
+        }
+        Command::ReloadContext { ctx, .. } => Resolved::ReloadContext(*ctx),
+    })
+}
+
+/// Every global resolved, for `cairn info`.
+pub fn resolved_globals(plan: &Plan) -> Result<IndexMap<String, (String, Origin)>> {
+    let renderer = Renderer::default();
+    let r = Resolver::new(&plan.global_scope, &renderer);
+    let mut out = IndexMap::new();
+    for (name, b) in plan.global_scope.iter() {
+        out.insert(name.clone(), (r.render(&b.value, Mode::Run)?, b.origin));
+    }
+    Ok(out)
+}

@@ -1,0 +1,671 @@
+//! From a recipe path to a `Recipe`: read the file and its parents, splice `@base`, find step
+//! files, expand aliases and gather hooks. Nothing here resolves a variable or runs a command.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+
+use super::alias::Aliases;
+use super::model::*;
+use crate::error::{Diagnostic, Error, Result};
+use crate::source::{SourceFile, Span};
+use crate::yaml::{self, Node, Value};
+
+const RECIPE_KEYS: [&str; 7] = [
+    "extend",
+    "checkpoint",
+    "global",
+    "aliases",
+    "bootstrap",
+    "setup",
+    "export",
+];
+
+const MICROSTEP_KEYS: [&str; 6] = [
+    "on_checkpoint",
+    "inputs",
+    "rollback",
+    "atomic",
+    "state_files",
+    "verify",
+];
+
+pub(crate) const COMMAND_KEYS: [&str; 9] = [
+    "exec_local",
+    "exec_out",
+    "exec_in",
+    "pipe",
+    "rescue",
+    "test",
+    "group",
+    "breakpoint",
+    "reload_context",
+];
+
+pub fn read_yaml(path: &Path, what: &'static str) -> Result<Node> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(what, path, e))?;
+    let file = SourceFile::new(path, text);
+    Ok(yaml::parse(&file)?)
+}
+
+/// One file of the extend chain, root-most first once the chain is loaded.
+struct RawRecipe {
+    path: PathBuf,
+    root: Node,
+}
+
+impl RawRecipe {
+    fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+}
+
+pub fn load(path: &Path) -> Result<Recipe> {
+    let chain = load_chain(path)?;
+    let child = chain.last().ok_or_else(|| Error::Other("empty recipe chain".into()))?;
+    let name = recipe_name(&child.path);
+    let description = description_of(&child.root.span.file);
+
+    let mut globals: IndexMap<String, Global> = IndexMap::new();
+    let mut checkpoint = None;
+    let mut aliases = Aliases::default();
+    for raw in &chain {
+        if let Some(node) = raw.root.get("global") {
+            for (k, v) in node.map("`global`")? {
+                let key = k.str("a global's name")?.to_string();
+                let value = global_value(&key, v)?;
+                globals.insert(
+                    key.clone(),
+                    Global {
+                        name: key,
+                        value,
+                        span: k.span.clone(),
+                    },
+                );
+            }
+        }
+        if let Some(node) = raw.root.get("checkpoint") {
+            checkpoint = Some(Text::new(node.str("`checkpoint`")?, node.span.clone()));
+        }
+        if let Some(node) = raw.root.get("aliases") {
+            aliases.add_from(node, raw.dir())?;
+        }
+    }
+
+    // Steps are searched next to the recipe first, then next to each parent, nearest first.
+    let step_dirs: Vec<PathBuf> = chain.iter().rev().map(|r| r.dir().join("steps")).collect();
+    let mut loader = StepLoader {
+        step_dirs,
+        aliases,
+        step_files: Vec::new(),
+        sections: SECTIONS
+            .iter()
+            .map(|s| Section {
+                name: s.to_string(),
+                init: Vec::new(),
+                steps: Vec::new(),
+                clean: Vec::new(),
+            })
+            .collect(),
+    };
+    for (index, section) in SECTIONS.iter().enumerate() {
+        for item in section_items(&chain, section)? {
+            let step = loader.step(section, item)?;
+            loader.sections[index].steps.push(step);
+        }
+    }
+    Ok(Recipe {
+        path: child.path.clone(),
+        name,
+        description,
+        parents: chain.iter().rev().skip(1).map(|r| r.path.clone()).collect(),
+        step_files: loader.step_files,
+        globals,
+        checkpoint,
+        sections: loader.sections,
+    })
+}
+
+pub fn recipe_name(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "recipe".into())
+}
+
+fn description_of(file: &Arc<SourceFile>) -> Option<String> {
+    file.text.lines().take_while(|l| l.starts_with('#')).find_map(|l| {
+        let rest = l.trim_start_matches('#').trim();
+        rest.strip_prefix("DESCRIPTION:")
+            .map(|d| d.trim().to_string())
+    })
+}
+
+fn load_chain(path: &Path) -> Result<Vec<RawRecipe>> {
+    let mut chain: Vec<RawRecipe> = Vec::new();
+    let mut next = Some((path.to_path_buf(), None::<Span>));
+    while let Some((path, from)) = next.take() {
+        if !path.is_file() {
+            let d = match &from {
+                Some(span) => Diagnostic::at(span, format!("parent recipe {} not found", path.display())),
+                None => Diagnostic::new(format!("recipe {} not found", path.display())),
+            };
+            return Err(d.hint("the path is relative to the recipe that names it").into());
+        }
+        let canonical = path.canonicalize().map_err(|e| Error::io("cannot read", &path, e))?;
+        if let Some(first) = chain
+            .iter()
+            .position(|r| r.path.canonicalize().ok().as_deref() == Some(canonical.as_path()))
+        {
+            let cycle: Vec<String> = chain[first..]
+                .iter()
+                .map(|r| r.path.display().to_string())
+                .chain(std::iter::once(path.display().to_string()))
+                .collect();
+            let span = from.unwrap_or_else(|| Span::synthetic("extend"));
+            return Err(Diagnostic::at(&span, "`extend` makes a cycle")
+                .note(cycle.join(" -> "))
+                .hint("a recipe cannot extend itself, directly or through its parents")
+                .into());
+        }
+        let root = read_yaml(&path, "cannot read recipe")?;
+        root.map("a recipe")?;
+        check_keys(&root, &RECIPE_KEYS, "recipe")?;
+        if let Some(ext) = root.get("extend") {
+            let name = ext.str("`extend`")?;
+            let mut parent = path.parent().unwrap_or(Path::new(".")).join(name);
+            if parent.extension().is_none() {
+                parent.set_extension("yaml");
+            }
+            next = Some((parent, Some(ext.span.clone())));
+        }
+        chain.push(RawRecipe { path, root });
+    }
+    chain.reverse();
+    Ok(chain)
+}
+
+fn check_keys(node: &Node, allowed: &[&str], what: &str) -> Result<()> {
+    for (k, _) in node.map(what)? {
+        let key = k.str("a key")?;
+        if !allowed.contains(&key) {
+            return Err(unknown(&k.span, &format!("{what} key"), key, allowed).into());
+        }
+    }
+    Ok(())
+}
+
+/// An error for a name that is not one of `known`, suggesting the nearest one.
+pub fn unknown(span: &Span, what: &str, name: &str, known: &[&str]) -> Diagnostic {
+    let d = Diagnostic::at(span, format!("unknown {what} `{name}`"));
+    match closest(name, known.iter().copied()) {
+        Some(best) => d.hint(format!("did you mean `{best}`?")),
+        None => d.hint(format!("expected one of: {}", known.join(", "))),
+    }
+}
+
+pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, c)| *d <= (c.len().max(name.len()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+fn global_value(key: &str, v: &Node) -> Result<GlobalValue> {
+    Ok(match &v.value {
+        Value::Map(entries) => {
+            let mut map = IndexMap::new();
+            for (k, val) in entries {
+                let name = k.str("a key")?.to_string();
+                map.insert(name, scalar_text(val, &format!("`{key}.{}`", k.as_str().unwrap_or("")))?);
+            }
+            GlobalValue::Map(map)
+        }
+        Value::Seq(items) => GlobalValue::List(
+            items
+                .iter()
+                .map(|i| scalar_text(i, &format!("an item of `{key}`")))
+                .collect::<Result<_>>()?,
+        ),
+        Value::Scalar(_) => GlobalValue::Text(scalar_text(v, &format!("`{key}`"))?),
+    })
+}
+
+/// A scalar as text; null reads as the empty string, as Kameleon reads it.
+pub fn scalar_text(node: &Node, what: &str) -> Result<Text> {
+    match &node.value {
+        Value::Scalar(_) if node.is_null() => Ok(Text::new(String::new(), node.span.clone())),
+        Value::Scalar(s) => Ok(Text::new(s.text.clone(), node.span.clone())),
+        _ => Err(node.wrong_kind(what, "a string").into()),
+    }
+}
+
+/// A section's items after `@base` splicing down the chain. A child that leaves a section out
+/// keeps its parent's.
+fn section_items<'a>(chain: &'a [RawRecipe], section: &str) -> Result<Vec<&'a Node>> {
+    let mut items: Vec<&Node> = Vec::new();
+    for raw in chain {
+        let Some(node) = raw.root.get(section) else {
+            continue;
+        };
+        let mut next = Vec::new();
+        for item in node.seq(&format!("section `{section}`"))? {
+            if item.as_str() == Some("@base") {
+                next.extend(items.iter().copied());
+            } else {
+                next.push(item);
+            }
+        }
+        items = next;
+    }
+    Ok(items)
+}
+
+struct StepLoader {
+    step_dirs: Vec<PathBuf>,
+    aliases: Aliases,
+    step_files: Vec<PathBuf>,
+    sections: Vec<Section>,
+}
+
+impl StepLoader {
+    fn step(&mut self, section: &str, item: &Node) -> Result<Step> {
+        let (name_node, args) = match item.single_entry() {
+            Some((k, v)) => (k, Some(v)),
+            None if item.as_str().is_some() => (item, None),
+            None => {
+                return Err(Diagnostic::at(
+                    &item.span,
+                    format!("a step in section `{section}` must be a name or `name: [...]`, but this is {}", item.kind()),
+                )
+                .into());
+            }
+        };
+        let name = name_node.str("a step name")?.to_string();
+        let args_items = match args {
+            Some(a) => a.seq(&format!("the arguments of step `{name}`"))?,
+            None => &[],
+        };
+        let inline = args_items.iter().any(|a| {
+            a.single_entry()
+                .is_some_and(|(_, v)| matches!(v.value, Value::Seq(_)))
+        });
+
+        let mut step = Step {
+            name: name.clone(),
+            span: name_node.span.clone(),
+            file: None,
+            vars: StepVars::default(),
+            init: Vec::new(),
+            microsteps: Vec::new(),
+            clean: Vec::new(),
+        };
+        if inline {
+            self.step_body(section, &mut step, args_items)?;
+            return Ok(step);
+        }
+
+        let path = self.find_step_file(section, &name, &name_node.span)?;
+        let root = read_yaml(&path, "cannot read step file")?;
+        let body = root.seq(&format!("step file {}", path.display()))?;
+        self.step_files.push(path.clone());
+        step.file = Some(path);
+        self.step_body(section, &mut step, body)?;
+
+        let mut selection: Vec<&Node> = Vec::new();
+        for arg in args_items {
+            if let Some((k, v)) = arg.single_entry() {
+                let key = k.str("a variable name")?.to_string();
+                let value = scalar_text(v, &format!("argument `{key}`"))?;
+                step.vars.args.insert(key.clone(), Var { name: key, value });
+            } else if arg.as_str().is_some() {
+                selection.push(arg);
+            } else {
+                return Err(Diagnostic::at(
+                    &arg.span,
+                    "a step argument must be `variable: value` or a microstep name",
+                )
+                .into());
+            }
+        }
+        if !selection.is_empty() {
+            let mut chosen = Vec::new();
+            for sel in selection {
+                let wanted = sel.as_str().unwrap_or_default();
+                let Some(ms) = step.microsteps.iter().find(|m| m.name == wanted) else {
+                    let known: Vec<&str> = step.microsteps.iter().map(|m| m.name.as_str()).collect();
+                    return Err(unknown(&sel.span, &format!("microstep of step `{name}`"), wanted, &known)
+                        .note(format!("step `{name}` has: {}", known.join(", ")))
+                        .into());
+                };
+                chosen.push(ms.clone());
+            }
+            step.microsteps = chosen;
+        }
+        Ok(step)
+    }
+
+    fn find_step_file(&self, section: &str, name: &str, span: &Span) -> Result<PathBuf> {
+        let mut searched = Vec::new();
+        for dir in &self.step_dirs {
+            for candidate in [
+                dir.join(section).join(format!("{name}.yaml")),
+                dir.join(format!("{name}.yaml")),
+            ] {
+                if candidate.is_file() {
+                    return Ok(candidate);
+                }
+                searched.push(candidate.display().to_string());
+            }
+        }
+        Err(Diagnostic::at(span, format!("step `{name}` not found"))
+            .note(format!("searched:\n{}", searched.join("\n")))
+            .hint(format!(
+                "create steps/{section}/{name}.yaml next to the recipe, or write the step inline as `{name}: [ - microstep: [...] ]`"
+            ))
+            .into())
+    }
+
+    fn step_body(&mut self, section: &str, step: &mut Step, items: &[Node]) -> Result<()> {
+        // Variables first: a hook borrows the whole step's variables wherever it is declared.
+        for item in items {
+            let (k, v) = item.single_entry().ok_or_else(|| {
+                Diagnostic::at(
+                    &item.span,
+                    "each item of a step must be `microstep: [commands]` or `variable: value`",
+                )
+            })?;
+            let key = k.str("a name")?.to_string();
+            if !matches!(v.value, Value::Seq(_)) {
+                let value = scalar_text(v, &format!("step variable `{key}`"))?;
+                step.vars.defaults.insert(key.clone(), Var { name: key, value });
+            }
+        }
+        for item in items {
+            let Some((k, v)) = item.single_entry() else {
+                continue;
+            };
+            if let Value::Seq(cmds) = &v.value {
+                let name = k.str("a microstep name")?.to_string();
+                let mut ms = Microstep::new(name, k.span.clone());
+                let mut hooks = Vec::new();
+                for cmd in cmds {
+                    self.microstep_item(&mut ms, cmd, &mut hooks)?;
+                }
+                for (key, span, commands) in hooks {
+                    self.register_hook(section, step, &ms, &key, &span, commands)?;
+                }
+                step.microsteps.push(ms);
+            }
+        }
+        Ok(())
+    }
+
+    fn microstep_item(
+        &mut self,
+        ms: &mut Microstep,
+        item: &Node,
+        hooks: &mut Vec<(String, Span, Vec<Command>)>,
+    ) -> Result<()> {
+        let Some((k, v)) = item.single_entry() else {
+            return Err(Diagnostic::at(
+                &item.span,
+                format!("a command must be a mapping with one key, like `exec_local: ...`, but this is {}", item.kind()),
+            )
+            .into());
+        };
+        let key = k.str("a command name")?;
+        match key {
+            "on_checkpoint" => {
+                let s = v.str("`on_checkpoint`")?;
+                ms.on_checkpoint = OnCheckpoint::parse(s).ok_or_else(|| {
+                    unknown(&v.span, "on_checkpoint value", s, &OnCheckpoint::NAMES)
+                })?;
+            }
+            "inputs" => ms.inputs = text_list(v, "`inputs`")?,
+            "state_files" => ms.state_files = text_list(v, "`state_files`")?,
+            "atomic" => ms.atomic = boolean(v, "`atomic`")?,
+            "rollback" => {
+                for c in v.seq("`rollback`")? {
+                    ms.rollback.extend(self.commands(c, 0)?);
+                }
+            }
+            "verify" => {
+                for check in v.seq("`verify`")? {
+                    check_keys(check, &["cmd", "expect", "context"], "verify entry")?;
+                    let cmd = check
+                        .get("cmd")
+                        .ok_or_else(|| Diagnostic::at(&check.span, "a verify entry needs `cmd`"))?;
+                    let expect = check
+                        .get("expect")
+                        .ok_or_else(|| Diagnostic::at(&check.span, "a verify entry needs `expect`"))?;
+                    let ctx = match check.get("context") {
+                        None => Ctx::Local,
+                        Some(c) => {
+                            let name = c.str("`context`")?;
+                            Ctx::from_name(name).ok_or_else(|| unknown(&c.span, "context", name, &["local", "out", "in"]))?
+                        }
+                    };
+                    ms.verify.push(Verify {
+                        ctx,
+                        cmd: scalar_text(cmd, "`cmd`")?,
+                        expect: scalar_text(expect, "`expect`")?,
+                    });
+                }
+            }
+            hook if is_hook(hook) => {
+                let mut cmds = Vec::new();
+                for c in v.seq(&format!("`{hook}`"))? {
+                    cmds.extend(self.commands(c, 0)?);
+                }
+                hooks.push((hook.to_string(), k.span.clone(), cmds));
+            }
+            _ => ms.commands.extend(self.commands(item, 0)?),
+        }
+        Ok(())
+    }
+
+    /// One command item; an alias call expands to several.
+    fn commands(&self, item: &Node, depth: usize) -> Result<Vec<Command>> {
+        let Some((k, v)) = item.single_entry() else {
+            return Err(Diagnostic::at(
+                &item.span,
+                format!("a command must be a mapping with one key, like `exec_local: ...`, but this is {}", item.kind()),
+            )
+            .into());
+        };
+        let key = k.str("a command name")?;
+        if let Some(ctx) = Ctx::from_exec_key(key) {
+            return Ok(vec![Command::Exec {
+                ctx,
+                cmd: scalar_text(v, &format!("`{key}`"))?,
+            }]);
+        }
+        let sub = |node: &Node| -> Result<Command> {
+            let mut cmds = self.commands(node, depth)?;
+            Ok(if cmds.len() == 1 {
+                cmds.remove(0)
+            } else {
+                Command::Group(cmds)
+            })
+        };
+        let command = match key {
+            "pipe" => {
+                let parts = v.seq("`pipe`")?;
+                let exec = |n: &Node| -> Result<(Ctx, Text)> {
+                    match n.single_entry() {
+                        Some((k, v)) if k.as_str().and_then(Ctx::from_exec_key).is_some() => Ok((
+                            k.as_str().and_then(Ctx::from_exec_key).unwrap_or(Ctx::Local),
+                            scalar_text(v, "a pipe command")?,
+                        )),
+                        _ => Err(Diagnostic::at(&n.span, "each side of a pipe must be an exec_local, exec_out or exec_in command").into()),
+                    }
+                };
+                if parts.len() != 2 {
+                    return Err(arity(v, "pipe", "two commands", parts.len()));
+                }
+                Command::Pipe {
+                    from: exec(&parts[0])?,
+                    to: exec(&parts[1])?,
+                }
+            }
+            "rescue" => {
+                let parts = v.seq("`rescue`")?;
+                if parts.len() != 2 {
+                    return Err(arity(v, "rescue", "two commands (the command, then what runs if it fails)", parts.len()));
+                }
+                Command::Rescue {
+                    body: Box::new(sub(&parts[0])?),
+                    rescue: Box::new(sub(&parts[1])?),
+                }
+            }
+            "test" => {
+                let parts = v.seq("`test`")?;
+                if !(2..=3).contains(&parts.len()) {
+                    return Err(arity(v, "test", "two or three commands (condition, then, else)", parts.len()));
+                }
+                Command::Test {
+                    cond: Box::new(sub(&parts[0])?),
+                    then: Box::new(sub(&parts[1])?),
+                    otherwise: parts.get(2).map(&sub).transpose()?.map(Box::new),
+                }
+            }
+            "group" => {
+                let mut cmds = Vec::new();
+                for c in v.seq("`group`")? {
+                    cmds.extend(self.commands(c, depth)?);
+                }
+                Command::Group(cmds)
+            }
+            "breakpoint" => Command::Breakpoint {
+                message: if v.is_null() {
+                    None
+                } else {
+                    Some(scalar_text(v, "`breakpoint`")?)
+                },
+                span: k.span.clone(),
+            },
+            "reload_context" => {
+                let name = v.str("`reload_context`")?;
+                Command::ReloadContext {
+                    ctx: Ctx::from_name(name)
+                        .ok_or_else(|| unknown(&v.span, "context", name, &["local", "out", "in"]))?,
+                    span: k.span.clone(),
+                }
+            }
+            other if is_hook(other) => {
+                return Err(Diagnostic::at(&k.span, format!("hook `{other}` must be a command of a microstep, not nested in another command")).into());
+            }
+            other if MICROSTEP_KEYS.contains(&other) => {
+                return Err(Diagnostic::at(&k.span, format!("`{other}` belongs to a microstep, not inside a command")).into());
+            }
+            other => {
+                if let Some(expanded) = self.aliases.expand(other, k, v, depth)? {
+                    let mut out = Vec::new();
+                    for c in &expanded {
+                        out.extend(self.commands(c, depth + 1)?);
+                    }
+                    return Ok(out);
+                }
+                let mut known: Vec<&str> = COMMAND_KEYS.to_vec();
+                known.extend(MICROSTEP_KEYS);
+                known.extend(self.aliases.names());
+                return Err(unknown(&k.span, "command", other, &known).into());
+            }
+        };
+        Ok(vec![command])
+    }
+
+    fn register_hook(
+        &mut self,
+        section: &str,
+        step: &mut Step,
+        ms: &Microstep,
+        key: &str,
+        span: &Span,
+        commands: Vec<Command>,
+    ) -> Result<()> {
+        let hook_ms = |prefix: &str, n: usize| {
+            let mut h = Microstep::new(format!("_{prefix}_{n}_{}", ms.name), span.clone());
+            h.on_checkpoint = ms.on_checkpoint;
+            h.commands = commands.clone();
+            h
+        };
+        match key {
+            "on_init" => {
+                let h = hook_ms("init", step.init.len());
+                step.init.push(h);
+            }
+            "on_clean" => {
+                let h = hook_ms("clean", step.clean.len());
+                step.clean.insert(0, h);
+            }
+            _ => {
+                let target = key
+                    .strip_prefix("on_")
+                    .and_then(|r| r.strip_suffix("_init").or_else(|| r.strip_suffix("_clean")))
+                    .unwrap_or(section);
+                let Some(sec) = self.sections.iter_mut().find(|s| s.name == target) else {
+                    let known: Vec<String> = SECTIONS
+                        .iter()
+                        .flat_map(|s| [format!("on_{s}_init"), format!("on_{s}_clean")])
+                        .chain(["on_init".to_string(), "on_clean".to_string()])
+                        .collect();
+                    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+                    return Err(unknown(span, "hook", key, &known).into());
+                };
+                let vars = step.vars.clone();
+                if key.ends_with("_init") {
+                    let microstep = hook_ms("init", sec.init.len());
+                    sec.init.push(Hook { microstep, step: step.name.clone(), vars });
+                } else {
+                    let microstep = hook_ms("clean", sec.clean.len());
+                    sec.clean.insert(0, Hook { microstep, step: step.name.clone(), vars });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_hook(key: &str) -> bool {
+    key.starts_with("on_") && (key.ends_with("_init") || key.ends_with("_clean")) && key != "on_checkpoint"
+}
+
+fn arity(v: &Node, what: &str, expected: &str, got: usize) -> Error {
+    Diagnostic::at(&v.span, format!("`{what}` takes {expected}, but {got} given")).into()
+}
+
+fn text_list(v: &Node, what: &str) -> Result<Vec<Text>> {
+    if v.as_str().is_some() {
+        return Ok(vec![scalar_text(v, what)?]);
+    }
+    v.seq(what)?
+        .iter()
+        .map(|i| scalar_text(i, &format!("an item of {what}")))
+        .collect()
+}
+
+pub fn boolean(v: &Node, what: &str) -> Result<bool> {
+    match v.as_scalar().filter(|s| s.plain).map(|s| s.text.as_str()) {
+        Some("true" | "True" | "TRUE" | "yes" | "on") => Ok(true),
+        Some("false" | "False" | "FALSE" | "no" | "off") => Ok(false),
+        _ => Err(v.wrong_kind(what, "true or false").into()),
+    }
+}

@@ -1,0 +1,8 @@
+//! The recipe model and how it is read from files.
+
+pub mod alias;
+pub mod load;
+pub mod model;
+
+pub use load::load;
+pub use model::*;

@@ -1,0 +1,73 @@
+//! Handlebars, set up the way recipes need it: strict (an unknown variable is an error, never
+//! an empty string) and without HTML escaping (commands are shell, not HTML).
+
+use handlebars::{Handlebars, RenderErrorReason};
+
+pub struct Renderer {
+    hb: Handlebars<'static>,
+}
+
+pub enum RenderFailure {
+    /// The template names a variable the data does not have.
+    Missing(String),
+    Syntax(String),
+}
+
+impl Default for Renderer {
+    fn default() -> Self {
+        let mut hb = Handlebars::new();
+        hb.set_strict_mode(true);
+        hb.register_escape_fn(handlebars::no_escape);
+        Renderer { hb }
+    }
+}
+
+impl Renderer {
+    pub fn render(&self, template: &str, data: &serde_json::Value) -> Result<String, RenderFailure> {
+        self.hb.render_template(template, data).map_err(|e| match e.reason() {
+            RenderErrorReason::MissingVariable(Some(path)) => {
+                RenderFailure::Missing(root_name(path).to_string())
+            }
+            RenderErrorReason::TemplateError(t) => RenderFailure::Syntax(t.to_string()),
+            other => RenderFailure::Syntax(other.to_string()),
+        })
+    }
+}
+
+/// Whether a string needs rendering at all: most command lines have no variable, and skipping
+/// the template engine for them keeps planning cheap.
+pub fn has_template(text: &str) -> bool {
+    text.contains("{{")
+}
+
+/// `a.b` and `this.a` both need the variable `a`.
+fn root_name(path: &str) -> &str {
+    let path = path.strip_prefix("this.").unwrap_or(path);
+    let path = path.trim_start_matches("../");
+    path.split(['.', '/', '[']).next().unwrap_or(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn render(t: &str) -> Result<String, RenderFailure> {
+        Renderer::default().render(t, &json!({"a": "<x>", "b": "2"}))
+    }
+
+    #[test]
+    fn no_escaping_and_shell_vars_kept() {
+        assert_eq!(render("echo {{a}} ${b} $b").ok().unwrap(), "echo <x> ${b} $b");
+    }
+
+    #[test]
+    fn backslash_gives_literal_braces() {
+        assert_eq!(render(r"echo \{{a}}").ok().unwrap(), "echo {{a}}");
+    }
+
+    #[test]
+    fn missing_is_reported_by_name() {
+        assert!(matches!(render("{{nope.x}}"), Err(RenderFailure::Missing(n)) if n == "nope"));
+    }
+}
