@@ -5,10 +5,12 @@
 //! `state` records what happened.
 
 pub mod build;
+pub mod checkpoint;
 pub mod checkpoint_id;
 pub mod cli;
 pub mod cmd;
 pub mod context;
+pub mod driver;
 pub mod error;
 pub mod exec;
 pub mod output;
@@ -29,6 +31,7 @@ pub fn run(cli: cli::Cli) -> Result<()> {
         Command::Build(args) => cmd::build::run(&args, color),
         Command::Info { recipe } => cmd::info::run(&recipe),
         Command::Plan { recipe, explain, json } => cmd::plan::run(&recipe, explain, json),
-        Command::Checkpoints { .. } | Command::Clear { .. } => Err(Error::Usage("not yet".into())),
+        Command::Checkpoints { recipe, prune, json } => cmd::checkpoints::run(&recipe, prune, json, color),
+        Command::Clear { recipe } => cmd::clear::run(&recipe, color),
     }
 }

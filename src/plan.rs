@@ -287,9 +287,9 @@ impl Planner<'_> {
         }
         let r = Resolver::new(&scope, self.renderer);
 
-        let commands = resolve_all(&r, &ms.commands, Mode::Run)?;
-        let hashed = resolve_all(&r, &ms.commands, Mode::Hash)?;
-        let rollback = resolve_all(&r, &ms.rollback, Mode::Run)?;
+        let commands = resolve_commands(&r, &ms.commands, Mode::Run)?;
+        let hashed = resolve_commands(&r, &ms.commands, Mode::Hash)?;
+        let rollback = resolve_commands(&r, &ms.rollback, Mode::Run)?;
         let mut verify = Vec::new();
         for v in &ms.verify {
             verify.push(Check {
@@ -345,7 +345,7 @@ impl Planner<'_> {
     }
 }
 
-fn resolve_all(r: &Resolver<'_>, cmds: &[Command], mode: Mode) -> Result<Vec<Resolved>> {
+pub fn resolve_commands(r: &Resolver<'_>, cmds: &[Command], mode: Mode) -> Result<Vec<Resolved>> {
     cmds.iter().map(|c| resolve(r, c, mode)).collect()
 }
 
@@ -370,7 +370,7 @@ fn resolve(r: &Resolver<'_>, cmd: &Command, mode: Mode) -> Result<Resolved> {
             Box::new(resolve(r, then, mode)?),
             otherwise.as_ref().map(|o| resolve(r, o, mode)).transpose()?.map(Box::new),
         ),
-        Command::Group(cmds) => Resolved::Group(resolve_all(r, cmds, mode)?),
+        Command::Group(cmds) => Resolved::Group(resolve_commands(r, cmds, mode)?),
         Command::Breakpoint { message, .. } => {
             Resolved::Breakpoint(message.as_ref().map(|m| r.render(m, mode)).transpose()?)
         }

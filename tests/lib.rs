@@ -1,1 +1,15 @@
+//! The integration suite: every test drives the real `cairn` binary on a recipe tree in a
+//! temporary directory (see `common`), and checks what a user relies on: files produced, what
+//! ran and in which order, what was printed and the exit code.
 
+mod common;
+
+mod aliases;
+mod commands;
+mod errors;
+mod extend;
+mod hello;
+mod hooks;
+mod output;
+mod steps;
+mod vars;

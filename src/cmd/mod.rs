@@ -1,6 +1,8 @@
 //! One module per subcommand; each turns parsed arguments into calls on the library.
 
 pub mod build;
+pub mod checkpoints;
+pub mod clear;
 pub mod info;
 pub mod plan;
 

@@ -125,14 +125,10 @@ fn placeholders(text: &str) -> impl Iterator<Item = usize> + '_ {
 
 fn substitute(node: &Node, args: &[String]) -> Node {
     let value = match &node.value {
-        Value::Scalar(s) => {
-            let mut text = s.text.clone();
-            // Highest first, so that @1 never eats the start of @12.
-            for (i, arg) in args.iter().enumerate().rev() {
-                text = text.replace(&format!("@{}", i + 1), arg);
-            }
-            Value::Scalar(crate::yaml::Scalar { text, plain: s.plain })
-        }
+        Value::Scalar(s) => Value::Scalar(crate::yaml::Scalar {
+            text: substitute_text(&s.text, args),
+            plain: s.plain,
+        }),
         Value::Seq(items) => Value::Seq(items.iter().map(|n| substitute(n, args)).collect()),
         Value::Map(entries) => Value::Map(
             entries
@@ -142,4 +138,24 @@ fn substitute(node: &Node, args: &[String]) -> Node {
         ),
     };
     Node { value, span: node.span.clone() }
+}
+
+/// Replaces each `@N` by the Nth argument in one pass, so that an argument's own text (which
+/// may hold `@1`) is never substituted again, and `@12` is never read as `@1` then `2`.
+fn substitute_text(text: &str, args: &[String]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('@') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let digits = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let n: Option<usize> = after[..digits].parse().ok();
+        match n.and_then(|n| args.get(n.checked_sub(1)?)) {
+            Some(arg) => out.push_str(arg),
+            None => out.push_str(&rest[at..at + 1 + digits]),
+        }
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    out
 }

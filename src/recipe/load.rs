@@ -669,3 +669,18 @@ pub fn boolean(v: &Node, what: &str) -> Result<bool> {
         _ => Err(v.wrong_kind(what, "true or false").into()),
     }
 }
+
+/// Commands outside any step, as driver operations hold them. Aliases are not available there.
+pub fn parse_commands(items: &[Node]) -> Result<Vec<Command>> {
+    let loader = StepLoader {
+        step_dirs: Vec::new(),
+        aliases: Aliases::default(),
+        step_files: Vec::new(),
+        sections: Vec::new(),
+    };
+    let mut out = Vec::new();
+    for item in items {
+        out.extend(loader.commands(item, 0)?);
+    }
+    Ok(out)
+}

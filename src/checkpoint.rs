@@ -1,0 +1,295 @@
+//! Checkpoints of one build: which exist (the driver's `list`, less any whose creation never
+//! finished), which one a build resumes from, and creating and applying them with the state
+//! database keeping what the driver cannot know (slug, parent, times, manifest).
+
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::build::{Action, Contexts};
+use crate::checkpoint_id::short;
+use crate::driver::{BoundDriver, Driver, Op};
+use crate::error::{Diagnostic, Error, Result};
+use crate::output::{Event, Output};
+use crate::plan::{Plan, PlannedMicrostep};
+use crate::recipe::OnCheckpoint;
+use crate::state::{CheckpointRecord, StateDb};
+
+pub fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+pub fn recipe_dirs(plan: &Plan) -> Vec<PathBuf> {
+    std::iter::once(&plan.recipe.path)
+        .chain(&plan.recipe.parents)
+        .map(|p| p.parent().unwrap_or(Path::new(".")).to_path_buf())
+        .collect()
+}
+
+/// The recipe's driver, bound to its globals; None when the recipe names none.
+pub fn driver_of(plan: &Plan) -> Result<Option<BoundDriver>> {
+    let Some(spec) = &plan.recipe.checkpoint else {
+        return Ok(None);
+    };
+    let path = crate::driver::find(spec, &recipe_dirs(plan))?;
+    let driver = Driver::load(&path)?;
+    Ok(Some(BoundDriver::bind(driver, &plan.global_scope)))
+}
+
+pub fn require_driver(plan: &Plan) -> Result<BoundDriver> {
+    driver_of(plan)?.ok_or_else(|| {
+        Error::checkpoint(
+            Diagnostic::new(format!("recipe {} names no checkpoint driver", plan.recipe.path.display()))
+                .hint("add `checkpoint: copy` (or hardlink, reflink, ...) to the recipe"),
+        )
+    })
+}
+
+/// Whether a microstep's state is saved after it runs, by its own policy.
+pub fn checkpointable(ms: &PlannedMicrostep) -> bool {
+    matches!(ms.on_checkpoint, OnCheckpoint::UseCache | OnCheckpoint::Only)
+}
+
+pub struct Store<'a> {
+    pub driver: BoundDriver,
+    pub db: &'a StateDb,
+    /// Full IDs the driver lists whose creation finished.
+    pub existing: Vec<String>,
+}
+
+impl<'a> Store<'a> {
+    /// Lists what exists, first deleting any checkpoint whose creation was interrupted: such a
+    /// checkpoint is never applied.
+    pub fn open(driver: BoundDriver, db: &'a StateDb, contexts: &mut Contexts, output: &Output) -> Result<Store<'a>> {
+        driver.enabled(contexts)?;
+        for rec in db.unfinished_checkpoints()? {
+            output.warning(format!(
+                "deleting checkpoint {} ({}): its creation did not finish",
+                short(&rec.id),
+                rec.slug
+            ));
+            if driver.driver.has(Op::Delete) {
+                driver.run(contexts, Op::Delete, &rec.id)?;
+            }
+            db.forget_checkpoint(&rec.id)?;
+        }
+        let existing = driver.list(contexts)?;
+        Ok(Store { driver, db, existing })
+    }
+
+    pub fn exists(&self, id: &str) -> bool {
+        self.existing.iter().any(|e| e == id)
+    }
+
+    /// The newest checkpoint still valid for this plan: the latest microstep, in recipe order,
+    /// whose ID the driver holds.
+    pub fn newest_valid(&self, plan: &Plan) -> Option<usize> {
+        plan.microsteps
+            .iter()
+            .rev()
+            .find(|ms| checkpointable(ms) && self.exists(&ms.id))
+            .map(|ms| ms.index)
+    }
+
+    /// Resolves `-F`: an ID prefix (4+ chars), a slug, or `last`, to the microstep to resume after.
+    pub fn resolve(&self, plan: &Plan, wanted: &str) -> Result<usize> {
+        if wanted == "last" {
+            return self.newest_valid(plan).ok_or_else(|| self.unknown(plan, wanted, "no checkpoint of this recipe exists"));
+        }
+        if wanted.len() >= 4 && wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let matches: Vec<&String> = self.existing.iter().filter(|e| e.starts_with(wanted)).collect();
+            match matches.as_slice() {
+                [] => {}
+                [one] => {
+                    return plan.microsteps.iter().find(|ms| &ms.id == *one).map(|ms| ms.index).ok_or_else(|| {
+                        Error::checkpoint(
+                            Diagnostic::new(format!("checkpoint {} is stale: the recipe changed before it", short(one)))
+                                .hint("run `cairn plan --explain` to see what changed, or build with -c to resume from the newest valid checkpoint"),
+                        )
+                    });
+                }
+                many => {
+                    let list: Vec<String> = many.iter().map(|m| short(m).to_string()).collect();
+                    return Err(Error::checkpoint(
+                        Diagnostic::new(format!("checkpoint prefix `{wanted}` is ambiguous: it matches {}", list.join(", ")))
+                            .hint("give more characters of the ID"),
+                    ));
+                }
+            }
+        }
+        if let Some(ms) = plan.microsteps.iter().find(|ms| ms.slug == wanted) {
+            if self.exists(&ms.id) {
+                return Ok(ms.index);
+            }
+            return Err(self.unknown(plan, wanted, &format!("microstep {wanted} has no valid checkpoint")));
+        }
+        Err(self.unknown(plan, wanted, &format!("no checkpoint matches `{wanted}`")))
+    }
+
+    fn unknown(&self, plan: &Plan, _wanted: &str, message: &str) -> Error {
+        let mut d = Diagnostic::new(message.to_string());
+        let rows: Vec<String> = plan
+            .microsteps
+            .iter()
+            .filter(|ms| self.exists(&ms.id))
+            .map(|ms| format!("{} | {}", short(&ms.id), ms.slug))
+            .collect();
+        d = if rows.is_empty() {
+            d.note("this recipe has no checkpoints yet: build it with -c to create them")
+        } else {
+            d.note(format!("the checkpoints that exist:\n{}", rows.join("\n")))
+        };
+        Error::checkpoint(d.hint("give an ID prefix of 4+ characters, a slug, or `last`"))
+    }
+
+    pub fn apply(&self, contexts: &mut Contexts, ms: &PlannedMicrostep, output: &Output) -> Result<()> {
+        output.emit(Event::CheckpointApplied {
+            slug: ms.slug.clone(),
+            id: ms.id.clone(),
+        });
+        self.driver.run(contexts, Op::Apply, &ms.id)?;
+        // The shells may hold state from before the apply (a cwd, a mount): start them afresh.
+        contexts.stop_all();
+        Ok(())
+    }
+
+    /// Creates the checkpoint after `ms`. The database marks it unfinished first, so a crash
+    /// mid-create leaves a record that the next start cleans up.
+    pub fn create(&mut self, contexts: &mut Contexts, plan: &Plan, ms: &PlannedMicrostep, output: &Output) -> Result<()> {
+        let started = Instant::now();
+        if self.exists(&ms.id) && self.driver.driver.has(Op::Delete) {
+            self.driver.run(contexts, Op::Delete, &ms.id)?;
+        }
+        let parent = plan.microsteps[..ms.index]
+            .iter()
+            .rev()
+            .find(|m| checkpointable(m) && m.on_checkpoint.advances_chain())
+            .map(|m| m.id.clone());
+        self.db.checkpoint_creating(&CheckpointRecord {
+            id: ms.id.clone(),
+            slug: ms.slug.clone(),
+            parent,
+            driver: self.driver.name().to_string(),
+            created_at: now(),
+            duration: None,
+            manifest: serde_json::to_string(&ms.manifest).map_err(|e| Error::Other(e.to_string()))?,
+            ready: false,
+        })?;
+        self.driver.run(contexts, Op::Create, &ms.id)?;
+        let duration = started.elapsed().as_secs_f64();
+        self.db.checkpoint_ready(&ms.id, duration)?;
+        if !self.exists(&ms.id) {
+            self.existing.push(ms.id.clone());
+        }
+        output.emit(Event::CheckpointCreated {
+            slug: ms.slug.clone(),
+            id: ms.id.clone(),
+            duration,
+        });
+        Ok(())
+    }
+}
+
+/// How each microstep is handled when resuming after the microstep at `resume` (if any).
+pub fn actions(plan: &Plan, checkpointing: bool, resume: Option<usize>) -> Vec<Action> {
+    plan.microsteps
+        .iter()
+        .map(|ms| match ms.on_checkpoint {
+            OnCheckpoint::Skip if checkpointing => Action::Skip,
+            OnCheckpoint::Only if !checkpointing => Action::Skip,
+            OnCheckpoint::Redo => Action::Run,
+            _ if resume.is_some_and(|r| ms.index <= r) => Action::UseCheckpoint,
+            _ => Action::Run,
+        })
+        .collect()
+}
+
+/// One row of a checkpoint listing.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Listed {
+    pub id: String,
+    pub slug: String,
+    pub created_at: Option<f64>,
+    pub duration: Option<f64>,
+    pub valid: bool,
+}
+
+/// Every checkpoint the driver lists, valid ones in recipe order, then stale ones.
+pub fn listing(plan: &Plan, existing: &[String], db: &StateDb) -> Result<Vec<Listed>> {
+    let records = db.checkpoints()?;
+    let mut rows: Vec<(usize, Listed)> = Vec::new();
+    for id in existing {
+        let rec = records.iter().find(|r| &r.id == id);
+        let in_plan = plan.microsteps.iter().find(|ms| &ms.id == id);
+        rows.push((
+            in_plan.map_or(usize::MAX, |m| m.index),
+            Listed {
+                id: id.clone(),
+                slug: in_plan
+                    .map(|m| m.slug.clone())
+                    .or_else(|| rec.map(|r| r.slug.clone()))
+                    .unwrap_or_else(|| "?".into()),
+                created_at: rec.map(|r| r.created_at),
+                duration: rec.and_then(|r| r.duration),
+                valid: in_plan.is_some(),
+            },
+        ));
+    }
+    rows.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then(a.1.created_at.partial_cmp(&b.1.created_at).unwrap_or(std::cmp::Ordering::Equal))
+    });
+    Ok(rows.into_iter().map(|(_, l)| l).collect())
+}
+
+pub fn format_time(t: f64) -> String {
+    let secs = t as i64;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Days since 1970-01-01 to a (year, month, day) in the proleptic Gregorian calendar.
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+pub fn print_listing(recipe: &str, rows: &[Listed], json: bool) {
+    if json {
+        for r in rows {
+            if let Ok(s) = serde_json::to_string(r) {
+                println!("{s}");
+            }
+        }
+        return;
+    }
+    if rows.is_empty() {
+        println!("No checkpoints are available for the recipe '{recipe}'");
+        return;
+    }
+    println!("The following checkpoints are available for the recipe '{recipe}':");
+    println!("{:<12} | {:<19} | {:>8} | {:<5} | STEP", "ID", "CREATED", "DURATION", "STATE");
+    println!("{}", "-".repeat(80));
+    for r in rows {
+        println!(
+            "{:<12} | {:<19} | {:>8} | {:<5} | {}",
+            short(&r.id),
+            r.created_at.map(format_time).unwrap_or_else(|| "?".into()),
+            r.duration.map(|d| format!("{d:.2}s")).unwrap_or_else(|| "?".into()),
+            if r.valid { "valid" } else { "stale" },
+            r.slug
+        );
+    }
+}

@@ -1,0 +1,43 @@
+//! `cairn checkpoints` (and `build -l`): what the driver holds for this recipe, and `--prune`.
+
+use std::sync::Arc;
+
+use crate::build::Contexts;
+use crate::checkpoint::{self, Store};
+use crate::checkpoint_id::short;
+use crate::cli::RecipeArgs;
+use crate::driver::Op;
+use crate::error::Result;
+use crate::output::{Format, Output};
+use crate::plan::Plan;
+use crate::state::StateDb;
+
+pub fn run(args: &RecipeArgs, prune: bool, json: bool, color: bool) -> Result<()> {
+    let plan = super::load_plan(args, true)?;
+    let format = if json { Format::Json } else { Format::Human };
+    let output = Arc::new(Output::new(format, color));
+    list(&plan, &output, prune, json)
+}
+
+pub fn list(plan: &Plan, output: &Arc<Output>, prune: bool, json: bool) -> Result<()> {
+    let driver = checkpoint::require_driver(plan)?;
+    let db = StateDb::open(&plan.build_dir)?;
+    let mut contexts = Contexts::new(plan, output)?;
+    let store = Store::open(driver, &db, &mut contexts, output)?;
+    let rows = checkpoint::listing(plan, &store.existing, &db)?;
+    if prune {
+        for row in rows.iter().filter(|r| !r.valid) {
+            if store.driver.driver.has(Op::Delete) {
+                store.driver.run(&mut contexts, Op::Delete, &row.id)?;
+            }
+            db.forget_checkpoint(&row.id)?;
+            output.message(format!("Deleted stale checkpoint {} ({})", short(&row.id), row.slug));
+        }
+        let kept: Vec<_> = rows.into_iter().filter(|r| r.valid).collect();
+        checkpoint::print_listing(&plan.recipe.name, &kept, json);
+    } else {
+        checkpoint::print_listing(&plan.recipe.name, &rows, json);
+    }
+    contexts.stop_all();
+    Ok(())
+}

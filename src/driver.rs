@@ -1,0 +1,346 @@
+//! Checkpoint drivers: YAML files of operations that snapshot and restore build state. cairn
+//! knows nothing of filesystems or hypervisors; it renders a driver's commands with the
+//! checkpoint's ID and runs them through the same contexts as recipe commands.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+
+use crate::build::{Contexts, Fail};
+use crate::error::{Diagnostic, Error, Result};
+use crate::plan::{Resolved, resolve_commands};
+use crate::recipe::load::{parse_commands, read_yaml, scalar_text, unknown};
+use crate::recipe::{Command, Ctx, Text};
+use crate::source::Span;
+use crate::template::Renderer;
+use crate::vars::{Mode, Origin, Resolver, Scope};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Op {
+    Enabled,
+    Create,
+    Apply,
+    List,
+    Delete,
+    Clear,
+    Verify,
+}
+
+impl Op {
+    pub const ALL: [Op; 7] = [Op::Enabled, Op::Create, Op::Apply, Op::List, Op::Delete, Op::Clear, Op::Verify];
+    pub const REQUIRED: [Op; 3] = [Op::Create, Op::Apply, Op::List];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Enabled => "enabled",
+            Op::Create => "create",
+            Op::Apply => "apply",
+            Op::List => "list",
+            Op::Delete => "delete",
+            Op::Clear => "clear",
+            Op::Verify => "verify",
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+const OTHER_KEYS: [&str; 3] = ["description", "requires", "variables"];
+
+#[derive(Debug, Clone)]
+pub struct Driver {
+    pub name: String,
+    pub path: PathBuf,
+    pub description: Option<String>,
+    pub requires: Vec<String>,
+    pub variables: IndexMap<String, Text>,
+    ops: BTreeMap<Op, Vec<Command>>,
+}
+
+impl Driver {
+    pub fn load(path: &Path) -> Result<Driver> {
+        let root = read_yaml(path, "cannot read driver file")?;
+        let entries = root.map("a driver file")?;
+        let mut driver = Driver {
+            name: path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            path: path.to_path_buf(),
+            description: None,
+            requires: Vec::new(),
+            variables: IndexMap::new(),
+            ops: BTreeMap::new(),
+        };
+        for (k, v) in entries {
+            let key = k.str("a key")?;
+            match key {
+                "description" => driver.description = Some(v.str("`description`")?.to_string()),
+                "requires" => {
+                    for r in v.seq("`requires`")? {
+                        driver.requires.push(r.str("a required program")?.to_string());
+                    }
+                }
+                "variables" => {
+                    for (name, value) in v.map("`variables`")? {
+                        let name = name.str("a variable name")?.to_string();
+                        let text = scalar_text(value, &format!("variable `{name}`"))?;
+                        driver.variables.insert(name, text);
+                    }
+                }
+                op => {
+                    let Some(op) = Op::ALL.into_iter().find(|o| o.name() == op) else {
+                        let mut known: Vec<&str> = Op::ALL.iter().map(|o| o.name()).collect();
+                        known.extend(OTHER_KEYS);
+                        return Err(unknown(&k.span, "driver operation", op, &known).into());
+                    };
+                    driver.ops.insert(op, parse_commands(v.seq(&format!("operation `{op}`"))?)?);
+                }
+            }
+        }
+        for op in Op::REQUIRED {
+            if !driver.ops.contains_key(&op) {
+                return Err(Diagnostic::at(&Span::new(&root.span.file, 1, 1, 1), format!("driver has no `{op}` operation"))
+                    .hint(format!("every driver needs {}", Op::REQUIRED.map(|o| format!("`{o}`")).join(", ")))
+                    .into());
+            }
+        }
+        Ok(driver)
+    }
+
+    pub fn has(&self, op: Op) -> bool {
+        self.ops.contains_key(&op)
+    }
+}
+
+/// Where a driver named in a recipe is looked for, in order.
+pub fn search_dirs(recipe_dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    for d in recipe_dirs {
+        dirs.push(d.join("drivers"));
+        dirs.push(d.join("steps").join("checkpoints"));
+    }
+    if let Some(config) = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+    {
+        dirs.push(config.join("cairn").join("drivers"));
+    }
+    dirs.extend(shipped_dirs());
+    dirs
+}
+
+/// The drivers shipped with cairn: `CAIRN_DRIVER_PATH`, then next to the installed binary
+/// (`../share/cairn/drivers`), then the source tree it was built from.
+pub fn shipped_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(p) = std::env::var_os("CAIRN_DRIVER_PATH") {
+        dirs.extend(std::env::split_paths(&p));
+    }
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(bin) = exe.parent()
+    {
+        dirs.push(bin.join("../share/cairn/drivers"));
+    }
+    dirs.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("drivers"));
+    dirs
+}
+
+/// Finds the driver a recipe's `checkpoint:` names: a path (relative to the recipe), or a name
+/// looked up in the search directories.
+pub fn find(spec: &Text, recipe_dirs: &[PathBuf]) -> Result<PathBuf> {
+    let name = spec.text.as_str();
+    if name.contains('/') {
+        let base = recipe_dirs.first().cloned().unwrap_or_default();
+        let path = base.join(name);
+        if path.is_file() {
+            return Ok(path);
+        }
+        return Err(Diagnostic::at(&spec.span, format!("driver file {} not found", path.display())).into());
+    }
+    let file = if name.ends_with(".yaml") { name.to_string() } else { format!("{name}.yaml") };
+    let dirs = search_dirs(recipe_dirs);
+    for d in &dirs {
+        let p = d.join(&file);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    let searched: Vec<String> = dirs.iter().map(|d| d.join(&file).display().to_string()).collect();
+    Err(Diagnostic::at(&spec.span, format!("checkpoint driver `{name}` not found"))
+        .note(format!("searched:\n{}", searched.join("\n")))
+        .hint("shipped drivers: copy, hardlink, reflink; or write drivers/<name>.yaml next to the recipe")
+        .into())
+}
+
+/// A driver bound to one build: its variables resolved against the recipe's globals.
+pub struct BoundDriver {
+    pub driver: Driver,
+    scope: Scope,
+    renderer: Renderer,
+}
+
+impl BoundDriver {
+    /// Driver variables sit above built-ins and below the recipe's globals, which override them.
+    pub fn bind(driver: Driver, globals: &Scope) -> BoundDriver {
+        let mut scope = Scope::default();
+        for (name, b) in globals.iter_all() {
+            if b.origin == Origin::Builtin {
+                scope.set(name, b.value.clone(), b.origin);
+            }
+        }
+        for (name, text) in &driver.variables {
+            scope.set(name, text.clone(), Origin::Driver);
+        }
+        for (name, b) in globals.iter_all() {
+            if b.origin != Origin::Builtin {
+                scope.set(name, b.value.clone(), b.origin);
+            }
+        }
+        BoundDriver {
+            driver,
+            scope,
+            renderer: Renderer::default(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.driver.name
+    }
+
+    /// The operation's commands, rendered for one checkpoint.
+    pub fn commands(&self, op: Op, checkpoint_id: &str) -> Result<Vec<Resolved>> {
+        let Some(cmds) = self.driver.ops.get(&op) else {
+            return Ok(Vec::new());
+        };
+        let mut scope = self.scope.clone();
+        scope.set("checkpoint_id", Text::new(checkpoint_id, Span::synthetic("checkpoint")), Origin::Builtin);
+        let r = Resolver::new(&scope, &self.renderer);
+        resolve_commands(&r, cmds, Mode::Run)
+    }
+
+    /// A driver variable's value, for messages (`target`, say).
+    pub fn variable(&self, name: &str) -> Option<String> {
+        let r = Resolver::new(&self.scope, &self.renderer);
+        r.value(name, Mode::Run).ok().flatten()
+    }
+
+    /// Runs an operation. Failures are checkpoint errors (exit 4) naming the driver and op.
+    pub fn run(&self, contexts: &mut Contexts, op: Op, checkpoint_id: &str) -> Result<()> {
+        let cmds = self.commands(op, checkpoint_id)?;
+        let label = format!("driver {} ({op})", self.driver.name);
+        contexts.run_all(&label, &cmds).map_err(|f| self.failed(op, f))
+    }
+
+    fn failed(&self, op: Op, f: Fail) -> Error {
+        match f {
+            Fail::Command(c) => {
+                let mut d = Diagnostic::new(format!(
+                    "checkpoint driver `{}` failed in `{op}`: command in context `{}` exited with status {}",
+                    self.driver.name, c.context, c.status
+                ))
+                .note(format!("the command was:\n> {}", c.command.lines().collect::<Vec<_>>().join("\n> ")));
+                if !c.tail.is_empty() {
+                    d = d.note(format!("its last lines of output:\n{}", c.tail.join("\n")));
+                }
+                d.span = c.span;
+                Error::checkpoint(d)
+            }
+            Fail::Fatal(e) => e,
+        }
+    }
+
+    /// Whether the driver can work here; the error says why not.
+    pub fn enabled(&self, contexts: &mut Contexts) -> Result<()> {
+        for r in &self.driver.requires {
+            if which(r).is_none() {
+                return Err(Error::checkpoint(
+                    Diagnostic::new(format!("checkpoint driver `{}` needs `{r}`, which is not installed", self.driver.name))
+                        .hint(format!("install {r}, or choose another driver with `checkpoint:`")),
+                ));
+            }
+        }
+        if self.driver.has(Op::Enabled) {
+            self.run(contexts, Op::Enabled, "").map_err(|e| match e {
+                Error::Checkpoint(mut d) => {
+                    d.message = format!("checkpoint driver `{}` cannot work here: its `enabled` check failed", self.driver.name);
+                    Error::Checkpoint(d)
+                }
+                other => other,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The IDs the driver says exist: every line of `list` output that is a hex ID.
+    pub fn list(&self, contexts: &mut Contexts) -> Result<Vec<String>> {
+        let cmds = self.commands(Op::List, "")?;
+        let mut ids = Vec::new();
+        for cmd in &cmds {
+            let Resolved::Exec { ctx, cmd, span } = cmd else {
+                return Err(Diagnostic::new(format!("driver `{}`: `list` must be exec commands", self.driver.name)).into());
+            };
+            let spool = tempfile::tempfile().map_err(|e| Error::io("cannot create a buffer", std::env::temp_dir(), e))?;
+            let copy = spool.try_clone().map_err(|e| Error::io("cannot create a buffer", std::env::temp_dir(), e))?;
+            let r = contexts
+                .get(*ctx)
+                .capture(cmd, copy)
+                .map_err(|e| Error::checkpoint(Diagnostic::new(e.to_string())))?;
+            if r.status != 0 {
+                let fail = crate::error::CommandFailure {
+                    slug: String::new(),
+                    context: ctx.to_string(),
+                    status: r.status,
+                    command: cmd.clone(),
+                    tail: r.tail,
+                    span: Some(span.clone()),
+                };
+                return Err(self.failed(Op::List, Fail::Command(Box::new(fail))));
+            }
+            let text = read_all(spool)?;
+            ids.extend(text.lines().map(str::trim).filter(|l| is_id(l)).map(str::to_string));
+        }
+        Ok(ids)
+    }
+
+    pub fn ctx_used(&self) -> Vec<Ctx> {
+        let mut v: Vec<Ctx> = Vec::new();
+        for cmds in self.driver.ops.values() {
+            for c in cmds {
+                if let Command::Exec { ctx, .. } = c
+                    && !v.contains(ctx)
+                {
+                    v.push(*ctx);
+                }
+            }
+        }
+        v
+    }
+}
+
+fn read_all(mut f: std::fs::File) -> Result<String> {
+    use std::io::{Read, Seek};
+    let mut s = String::new();
+    f.rewind()
+        .and_then(|_| f.read_to_string(&mut s))
+        .map_err(|e| Error::io("cannot read driver output", std::env::temp_dir(), e))?;
+    Ok(s)
+}
+
+pub fn is_id(s: &str) -> bool {
+    (12..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+pub fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .chain(["/sbin", "/usr/sbin"].map(PathBuf::from))
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}

@@ -1,0 +1,308 @@
+//! Variables: where a value comes from, which one wins, and how values refer to each other.
+
+use crate::common::Test;
+
+/// A parent and a child recipe and a step file that between them set `d1`..`d5` at more and
+/// more levels, plus a step default for the built-in `recipe_name`. The step writes every value
+/// to `vars.txt` in the build dir.
+fn precedence_tree() -> Test {
+    Test::new()
+        .file(
+            "base.yaml",
+            r#"
+            global:
+              d2: parent
+              d3: parent
+              d4: parent
+              d5: parent
+            "#,
+        )
+        .file(
+            "recipe.yaml",
+            r#"
+            extend: base.yaml
+            global:
+              d3: child
+              d4: child
+              d5: child
+            setup:
+              - show:
+                  - d5: argument
+            "#,
+        )
+        .file(
+            "steps/setup/show.yaml",
+            r#"
+            - recipe_name: step-default
+            - d1: step-default
+            - d2: step-default
+            - d3: step-default
+            - d4: step-default
+            - d5: step-default
+            - write:
+                - exec_local: |
+                    printf '%s\n' "recipe_name={{recipe_name}}" "d1={{d1}}" "d2={{d2}}" "d3={{d3}}" "d4={{d4}}" "d5={{d5}}" > vars.txt
+            "#,
+        )
+}
+
+#[test]
+fn each_level_overrides_the_one_below() {
+    let t = precedence_tree().args(&["build", "recipe.yaml", "-g", "d4=cli", "-g", "d5=cli"]);
+    t.run().success();
+    assert_eq!(
+        t.built_lines("vars.txt"),
+        [
+            "recipe_name=step-default", // step default over built-in
+            "d1=step-default",          // step default alone
+            "d2=parent",                // parent global over step default
+            "d3=child",                 // child global over parent global
+            "d4=cli",                   // -g over child global
+            "d5=argument",              // step-call argument over -g
+        ]
+    );
+}
+
+#[test]
+fn without_overrides_the_lower_levels_show_through() {
+    let t = Test::new()
+        .file(
+            "recipe.yaml",
+            r#"
+            global:
+              from_global: g
+            setup:
+              - show
+            "#,
+        )
+        .file(
+            "steps/setup/show.yaml",
+            r#"
+            - from_default: d
+            - write:
+                - exec_local: echo "{{recipe_name}} {{from_default}} {{from_global}}" > vars.txt
+            "#,
+        )
+        .args(&["build", "recipe.yaml"]);
+    t.run().success();
+    assert_eq!(t.built("vars.txt"), "recipe d g\n");
+}
+
+#[test]
+fn cli_globals_take_equals_or_colon_and_every_pair_is_kept() {
+    let t = Test::new()
+        .file(
+            "recipe.yaml",
+            r#"
+            global:
+              a: recipe
+              b: recipe
+              c: recipe
+              d: recipe
+            setup:
+              - show:
+                  - write:
+                      - exec_local: printf '%s\n' "{{a}}" "{{b}}" "{{c}}" "{{d}}" > vars.txt
+            "#,
+        )
+        .args(&[
+            "build",
+            "recipe.yaml",
+            "-g",
+            "a=1",
+            "-g",
+            "b:2",
+            "--global",
+            "c=x:y=z",
+            "--global=d:http://host/p?q=1",
+        ]);
+    t.run().success();
+    assert_eq!(t.built_lines("vars.txt"), ["1", "2", "x:y=z", "http://host/p?q=1"]);
+}
+
+#[test]
+fn the_last_cli_value_of_a_key_wins() {
+    let t = Test::new()
+        .file(
+            "recipe.yaml",
+            r#"
+            setup:
+              - show:
+                  - write:
+                      - exec_local: echo "{{a}}" > vars.txt
+            "#,
+        )
+        .args(&["build", "recipe.yaml", "-g", "a=first", "-g", "a=second"]);
+    t.run().success();
+    assert_eq!(t.built("vars.txt"), "second\n");
+}
+
+#[test]
+fn values_refer_to_other_variables_resolved_at_their_final_values() {
+    // `file` is defined through `dir`, which is defined through `base`; overriding `base` on the
+    // command line changes both, and a step default may use a global.
+    let t = Test::new()
+        .file(
+            "recipe.yaml",
+            r#"
+            global:
+              base: /srv
+              dir: "{{base}}/data"
+              file: "{{dir}}/{{name}}.txt"
+              name: "{{recipe_name}}"
+            setup:
+              - show
+            "#,
+        )
+        .file(
+            "steps/show.yaml",
+            r#"
+            - copy: "{{file}}.bak"
+            - write:
+                - exec_local: printf '%s\n' "{{file}}" "{{copy}}" > vars.txt
+            "#,
+        )
+        .args(&["build", "recipe.yaml", "-g", "base=/opt"]);
+    t.run().success();
+    assert_eq!(
+        t.built_lines("vars.txt"),
+        ["/opt/data/recipe.txt", "/opt/data/recipe.txt.bak"]
+    );
+}
+
+#[test]
+fn a_step_argument_naming_itself_means_the_binding_below() {
+    let recipe = r#"
+        global:
+          user: alice
+        setup:
+          - show:
+              - user: "{{user}}-x"
+          - show_default:
+              - user: "{{user}}-y"
+    "#;
+    let steps = [
+        (
+            "steps/setup/show.yaml",
+            r#"
+            - user: from-default
+            - write:
+                - exec_local: echo "{{user}}" >> users.txt
+            "#,
+        ),
+        (
+            "steps/setup/show_default.yaml",
+            r#"
+            - write:
+                - exec_local: echo "{{user}}" >> users.txt
+            "#,
+        ),
+    ];
+    let tree = || {
+        steps
+            .iter()
+            .fold(Test::new().file("recipe.yaml", recipe), |t, (p, c)| t.file(p, c))
+    };
+
+    let t = tree().args(&["build", "recipe.yaml"]);
+    t.run().success();
+    assert_eq!(t.built_lines("users.txt"), ["alice-x", "alice-y"]);
+
+    let t = tree().args(&["build", "recipe.yaml", "-g", "user=carol"]);
+    t.run().success();
+    assert_eq!(t.built_lines("users.txt"), ["carol-x", "carol-y"]);
+}
+
+#[test]
+fn a_step_argument_naming_itself_over_a_step_default() {
+    let t = Test::new()
+        .file(
+            "recipe.yaml",
+            r#"
+            setup:
+              - show:
+                  - user: "{{user}}-x"
+            "#,
+        )
+        .file(
+            "steps/setup/show.yaml",
+            r#"
+            - user: bob
+            - write:
+                - exec_local: echo "{{user}}" > user.txt
+            "#,
+        )
+        .args(&["build", "recipe.yaml"]);
+    t.run().success();
+    assert_eq!(t.built("user.txt"), "bob-x\n");
+}
+
+#[test]
+fn shell_variables_and_escaped_braces_are_left_alone() {
+    let t = Test::new()
+        .file(
+            "recipe.yaml",
+            r#"
+            global:
+              x: cairn
+            setup:
+              - show:
+                  - write:
+                      - exec_local: |
+                          x=shell
+                          echo "${x} $x {{x}} \{{x}}" > out.txt
+            "#,
+        )
+        .args(&["build", "recipe.yaml"]);
+    t.run().success();
+    assert_eq!(t.built("out.txt"), "shell shell cairn {{x}}\n");
+}
+
+#[test]
+fn built_in_variables_name_the_recipe_and_its_dirs() {
+    let t = Test::new()
+        .file(
+            "sub/my_recipe.yaml",
+            r#"
+            setup:
+              - show:
+                  - write:
+                      - exec_local: printf '%s\n' "{{recipe_name}}" "{{recipe_dir}}" "{{build_dir}}" "$PWD" "{{checkpointing_enabled}}" > builtins.txt
+            "#,
+        )
+        .args(&["build", "sub/my_recipe.yaml"]);
+    t.run().success();
+    let lines: Vec<String> = t
+        .read("build/my_recipe/builtins.txt")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let root = t.path().canonicalize().unwrap();
+    let canon = |p: &str| std::path::Path::new(p).canonicalize().unwrap();
+    assert_eq!(lines[0], "my_recipe");
+    assert_eq!(canon(&lines[1]), root.join("sub"));
+    assert_eq!(canon(&lines[2]), root.join("build/my_recipe"));
+    // The local context runs in the build dir.
+    assert_eq!(canon(&lines[3]), root.join("build/my_recipe"));
+    assert_eq!(lines[4], "false");
+}
+
+#[test]
+fn build_dir_option_moves_the_build() {
+    let t = Test::new()
+        .file(
+            "recipe.yaml",
+            r#"
+            setup:
+              - show:
+                  - write:
+                      - exec_local: echo "{{build_dir}}" > where.txt
+            "#,
+        )
+        .args(&["build", "recipe.yaml", "-b", "elsewhere/b"]);
+    t.run().success();
+    assert!(!t.exists("build"), "the default build dir is not used");
+    let written = t.read("elsewhere/b/where.txt");
+    let written = std::path::Path::new(written.trim()).canonicalize().unwrap();
+    assert_eq!(written, t.path().canonicalize().unwrap().join("elsewhere/b"));
+}
