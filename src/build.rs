@@ -3,13 +3,14 @@
 //! and again after a failure so nothing stays mounted or running.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::context::{Context, ContextError};
 use crate::error::{CommandFailure, Diagnostic, Error, Result};
 use crate::output::{Event, Output};
-use crate::plan::{HookKind, Plan, PlannedMicrostep, Resolved};
+use crate::plan::{ContextSpec, HookKind, Plan, PlannedMicrostep, Resolved};
 use crate::recipe::Ctx;
 use crate::source::Span;
 
@@ -36,13 +37,22 @@ pub struct Contexts {
 
 impl Contexts {
     pub fn new(plan: &Plan, output: &Arc<Output>) -> Result<Contexts> {
-        let dir = crate::plan::absolute(&plan.build_dir);
+        Contexts::with_specs(&plan.contexts, &plan.build_dir, plan.errexit, output)
+    }
+
+    pub fn with_specs(
+        specs: &BTreeMap<Ctx, ContextSpec>,
+        build_dir: &Path,
+        errexit: bool,
+        output: &Arc<Output>,
+    ) -> Result<Contexts> {
+        let dir = crate::plan::absolute(build_dir);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create build dir", &dir, e))?;
-        let shells = plan
-            .contexts
+        let shells = Ctx::ALL
             .iter()
-            .map(|(ctx, spec)| {
-                (*ctx, Context::new(*ctx, spec.clone(), dir.clone(), plan.errexit, Arc::clone(output)))
+            .map(|ctx| {
+                let spec = specs.get(ctx).cloned().unwrap_or_default();
+                (*ctx, Context::new(*ctx, spec, dir.clone(), errexit, Arc::clone(output)))
             })
             .collect();
         Ok(Contexts { shells })

@@ -106,6 +106,26 @@ pub enum Command {
         #[command(flatten)]
         recipe: RecipeArgs,
     },
+    /// Find checkpoint drivers, and check one you wrote
+    #[command(subcommand)]
+    Driver(DriverCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DriverCommand {
+    /// Every driver cairn can find: name, file, whether `enabled` passes here, description
+    List,
+    /// Validate a driver file and run the conformance scenario against a scratch target
+    Check {
+        /// The driver file
+        file: PathBuf,
+        /// Use this target instead of a scratch directory cairn makes
+        #[arg(long, value_name = "PATH")]
+        target: Option<PathBuf>,
+        /// Set a driver variable: KEY=VALUE; repeatable
+        #[arg(short = 'g', long = "global", value_name = "KEY=VALUE", value_parser = parse_global)]
+        globals: Vec<(String, String)>,
+    },
 }
 
 fn parse_global(s: &str) -> Result<(String, String), String> {

@@ -281,9 +281,10 @@ pub fn quote(s: &str) -> String {
 }
 
 /// The text sent to a context's shell for one command. The command runs in a subshell, so
-/// errexit ends only it; an EXIT trap reports its status, exported variables and directory on
-/// fd 3, which the context's shell then adopts. Nothing here needs /dev/null or /dev/fd, which
-/// a bare chroot lacks.
+/// errexit or `exit` ends only it; when it succeeds, it reports its exported variables and
+/// directory on fd 3, which the context's shell then adopts. The command itself runs with fd 3
+/// closed, so a daemon it starts cannot hold the report open. Nothing here needs /dev/null or
+/// /dev/fd, which a bare chroot lacks.
 fn frame(cmd: &str, marker: &str, errexit: bool, data_len: Option<u64>) -> String {
     let opts = if errexit { "set -e -o pipefail" } else { "set -o pipefail" };
     let input = match data_len {
@@ -292,11 +293,10 @@ fn frame(cmd: &str, marker: &str, errexit: bool, data_len: Option<u64>) -> Strin
     };
     format!(
         concat!(
-            "{{ __cairn_st=255\n",
-            "__cairn_env=$( {input} | ( trap '__cairn_s=$?; printf \"__cairn_st=%d\\n\" \"$__cairn_s\" >&3; export -p >&3; printf \"cd -- %q\\n\" \"$PWD\" >&3' EXIT\n",
-            "{opts}\n",
+            "{{ __cairn_env=$( {input} | ( {opts}\n",
             "eval {cmd} 3>&-\n",
-            ") 3>&1 1>&4 4>&- )\n",
+            "__cairn_s=$?; export -p >&3; printf 'cd -- %q\\n' \"$PWD\" >&3; exit $__cairn_s\n",
+            ") 3>&1 1>&4 4>&- ); __cairn_st=$?\n",
             "eval \"$__cairn_env\" 2>&-\n",
             "printf '%s %s\\n' '{marker}' \"$__cairn_st\"; printf '%s\\n' '{marker}' >&2\n",
             "}} 4>&1\n"

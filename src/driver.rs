@@ -26,10 +26,25 @@ pub enum Op {
     Delete,
     Clear,
     Verify,
+    /// For `cairn driver check` on targets that are not directories: change the target
+    /// (`{{check_round}}` is A, then B).
+    Mutate,
+    /// For `cairn driver check`: print a line that identifies the target's content.
+    Fingerprint,
 }
 
 impl Op {
-    pub const ALL: [Op; 7] = [Op::Enabled, Op::Create, Op::Apply, Op::List, Op::Delete, Op::Clear, Op::Verify];
+    pub const ALL: [Op; 9] = [
+        Op::Enabled,
+        Op::Create,
+        Op::Apply,
+        Op::List,
+        Op::Delete,
+        Op::Clear,
+        Op::Verify,
+        Op::Mutate,
+        Op::Fingerprint,
+    ];
     pub const REQUIRED: [Op; 3] = [Op::Create, Op::Apply, Op::List];
 
     pub fn name(self) -> &'static str {
@@ -41,6 +56,8 @@ impl Op {
             Op::Delete => "delete",
             Op::Clear => "clear",
             Op::Verify => "verify",
+            Op::Mutate => "mutate",
+            Op::Fingerprint => "fingerprint",
         }
     }
 }
@@ -214,13 +231,14 @@ impl BoundDriver {
         &self.driver.name
     }
 
-    /// The operation's commands, rendered for one checkpoint.
+    /// The operation's commands, rendered for one checkpoint (or, for `mutate`, one round).
     pub fn commands(&self, op: Op, checkpoint_id: &str) -> Result<Vec<Resolved>> {
         let Some(cmds) = self.driver.ops.get(&op) else {
             return Ok(Vec::new());
         };
         let mut scope = self.scope.clone();
-        scope.set("checkpoint_id", Text::new(checkpoint_id, Span::synthetic("checkpoint")), Origin::Builtin);
+        let name = if op == Op::Mutate { "check_round" } else { "checkpoint_id" };
+        scope.set(name, Text::new(checkpoint_id, Span::synthetic("checkpoint")), Origin::Builtin);
         let r = Resolver::new(&scope, &self.renderer);
         resolve_commands(&r, cmds, Mode::Run)
     }
@@ -280,11 +298,17 @@ impl BoundDriver {
 
     /// The IDs the driver says exist: every line of `list` output that is a hex ID.
     pub fn list(&self, contexts: &mut Contexts) -> Result<Vec<String>> {
-        let cmds = self.commands(Op::List, "")?;
-        let mut ids = Vec::new();
+        let text = self.capture(contexts, Op::List, "")?;
+        Ok(text.lines().map(str::trim).filter(|l| is_id(l)).map(str::to_string).collect())
+    }
+
+    /// Runs an operation made of exec commands and returns their standard output.
+    pub fn capture(&self, contexts: &mut Contexts, op: Op, checkpoint_id: &str) -> Result<String> {
+        let cmds = self.commands(op, checkpoint_id)?;
+        let mut out = String::new();
         for cmd in &cmds {
             let Resolved::Exec { ctx, cmd, span } = cmd else {
-                return Err(Diagnostic::new(format!("driver `{}`: `list` must be exec commands", self.driver.name)).into());
+                return Err(Diagnostic::new(format!("driver `{}`: `{op}` must be exec commands", self.driver.name)).into());
             };
             let spool = tempfile::tempfile().map_err(|e| Error::io("cannot create a buffer", std::env::temp_dir(), e))?;
             let copy = spool.try_clone().map_err(|e| Error::io("cannot create a buffer", std::env::temp_dir(), e))?;
@@ -301,12 +325,11 @@ impl BoundDriver {
                     tail: r.tail,
                     span: Some(span.clone()),
                 };
-                return Err(self.failed(Op::List, Fail::Command(Box::new(fail))));
+                return Err(self.failed(op, Fail::Command(Box::new(fail))));
             }
-            let text = read_all(spool)?;
-            ids.extend(text.lines().map(str::trim).filter(|l| is_id(l)).map(str::to_string));
+            out.push_str(&read_all(spool)?);
         }
-        Ok(ids)
+        Ok(out)
     }
 
     pub fn ctx_used(&self) -> Vec<Ctx> {

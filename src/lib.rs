@@ -33,5 +33,9 @@ pub fn run(cli: cli::Cli) -> Result<()> {
         Command::Plan { recipe, explain, json } => cmd::plan::run(&recipe, explain, json),
         Command::Checkpoints { recipe, prune, json } => cmd::checkpoints::run(&recipe, prune, json, color),
         Command::Clear { recipe } => cmd::clear::run(&recipe, color),
+        Command::Driver(cli::DriverCommand::List) => cmd::driver::list(color),
+        Command::Driver(cli::DriverCommand::Check { file, target, globals }) => {
+            cmd::driver::check(&file, target.as_deref(), &globals, color)
+        }
     }
 }

@@ -70,6 +70,8 @@ pub enum Event {
 pub enum Format {
     Human,
     Json,
+    /// Nothing but warnings: for commands that print a report of their own.
+    Quiet,
 }
 
 pub struct Output {
@@ -128,6 +130,10 @@ impl Output {
                 Err(_) => Ok(()),
             },
             Format::Human => self.human(&mut out, &event),
+            Format::Quiet => match &event {
+                Event::Warning { .. } => self.human(&mut out, &event),
+                _ => Ok(()),
+            },
         };
         let _ = out.flush();
     }

@@ -211,21 +211,18 @@ fn a_group_stops_at_its_first_failing_command() {
 
 #[test]
 fn exported_variables_persist_within_their_context_only() {
-    let t = Test::new()
-        .file(
-            "recipe.yaml",
-            &recipe(
-                "",
-                r#"
+    let commands = r#"
           - exec_local: export CAIRN_TEST_VAR=exported; unexported=plain
           - exec_in: export CAIRN_TEST_IN=in-value
       - later:
-          - exec_local: echo "local=${CAIRN_TEST_VAR:-unset} ${unexported:-unset} ${CAIRN_TEST_IN:-unset}" >> "{{build_dir}}/env.txt"
+          - exec_local: echo "local=${CAIRN_TEST_VAR:-unset} ${unexported:-unset} ${CAIRN_TEST_IN:-unset}" >> env.txt
           - exec_out: echo "out=${CAIRN_TEST_VAR:-unset}" >> "{{build_dir}}/env.txt"
           - exec_in: echo "in=${CAIRN_TEST_VAR:-unset} ${CAIRN_TEST_IN:-unset}" >> "{{build_dir}}/env.txt"
-                "#,
-            ),
-        )
+export:
+  - next_section
+"#;
+    let t = Test::new()
+        .file("recipe.yaml", &recipe("", commands))
         .file(
             "steps/export/next_section.yaml",
             r#"
@@ -234,27 +231,16 @@ fn exported_variables_persist_within_their_context_only() {
             "#,
         )
         .args(&["build", "recipe.yaml"]);
-    let t = t.file(
-        "recipe.yaml",
-        &(recipe(
-            "",
-            r#"
-          - exec_local: export CAIRN_TEST_VAR=exported; unexported=plain
-          - exec_in: export CAIRN_TEST_IN=in-value
-      - later:
-          - exec_local: echo "local=${CAIRN_TEST_VAR:-unset} ${unexported:-unset} ${CAIRN_TEST_IN:-unset}" >> "{{build_dir}}/env.txt"
-          - exec_out: echo "out=${CAIRN_TEST_VAR:-unset}" >> "{{build_dir}}/env.txt"
-          - exec_in: echo "in=${CAIRN_TEST_VAR:-unset} ${CAIRN_TEST_IN:-unset}" >> "{{build_dir}}/env.txt"
-"#,
-        ) + "export:\n  - next_section\n"),
-    );
     t.run().success();
     assert_eq!(
         t.built_lines("env.txt"),
         [
+            // seen by a later microstep of the same context; a plain shell variable is not
             "local=exported unset unset",
+            // not seen by another context
             "out=unset",
             "in=unset in-value",
+            // and still there in a later section
             "export=exported",
         ]
     );

@@ -3,6 +3,7 @@
 pub mod build;
 pub mod checkpoints;
 pub mod clear;
+pub mod driver;
 pub mod info;
 pub mod plan;
 
