@@ -28,7 +28,8 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
         return super::checkpoints::list(&plan, &output, false, args.json);
     }
     if args.dry_run {
-        let actions = checkpoint::actions(&plan, checkpointing, None);
+        let records = if checkpointing && !args.fresh { super::plan::recorded(&plan)? } else { Vec::new() };
+        let actions = super::plan::dry_run_actions(&plan, &records, checkpointing);
         super::plan::print_plan(&plan, &actions, args.json);
         return Ok(());
     }

@@ -1,16 +1,50 @@
-//! `cairn plan`: the dry run.
+//! `cairn plan` (and `build --dry-run`): what a build would do, from the recipe and the state
+//! database alone, without starting a process. `--explain` says why a microstep would run again.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::build::Action;
+use crate::checkpoint;
 use crate::checkpoint_id::short;
 use crate::cli::RecipeArgs;
 use crate::error::Result;
-use crate::plan::Plan;
+use crate::plan::{Manifest, Plan};
+use crate::state::{CheckpointRecord, StateDb};
 
-pub fn run(args: &RecipeArgs, _explain: bool, json: bool) -> Result<()> {
-    let plan = super::load_plan(args, false)?;
-    let actions = vec![Action::Run; plan.microsteps.len()];
+pub fn run(args: &RecipeArgs, explain: bool, json: bool) -> Result<()> {
+    let plan = super::load_plan(args, true)?;
+    let records = recorded(&plan)?;
+    let actions = dry_run_actions(&plan, &records, plan.recipe.checkpoint.is_some());
     print_plan(&plan, &actions, json);
+    if explain {
+        println!();
+        for line in explanation(&plan, &records) {
+            println!("{line}");
+        }
+    }
     Ok(())
+}
+
+/// What a build would do, judging which checkpoints exist from the state database.
+pub fn dry_run_actions(plan: &Plan, records: &[CheckpointRecord], checkpointing: bool) -> Vec<Action> {
+    let ready: BTreeSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
+    let resume = plan
+        .microsteps
+        .iter()
+        .rev()
+        .find(|ms| checkpoint::checkpointable(ms) && ready.contains(ms.id.as_str()))
+        .map(|ms| ms.index)
+        .filter(|_| checkpointing);
+    checkpoint::actions(plan, checkpointing, resume)
+}
+
+/// Checkpoints the state database knows were finished; empty when the build dir is new.
+pub fn recorded(plan: &Plan) -> Result<Vec<CheckpointRecord>> {
+    if !plan.build_dir.join(".cairn").join("state.db").exists() {
+        return Ok(Vec::new());
+    }
+    let db = StateDb::open(&plan.build_dir)?;
+    Ok(db.checkpoints()?.into_iter().filter(|r| r.ready).collect())
 }
 
 pub fn print_plan(plan: &Plan, actions: &[Action], json: bool) {
@@ -26,5 +60,104 @@ pub fn print_plan(plan: &Plan, actions: &[Action], json: bool) {
         } else {
             println!("{:>3}  {}  {:<15} {}", ms.index + 1, short(&ms.id), what, ms.slug);
         }
+    }
+}
+
+/// Compares the newest checkpoint's chain with the plan: the first microstep whose ID differs,
+/// and what in it changed.
+pub fn explanation(plan: &Plan, records: &[CheckpointRecord]) -> Vec<String> {
+    let Some(newest) = records
+        .iter()
+        .max_by(|a, b| a.created_at.partial_cmp(&b.created_at).unwrap_or(std::cmp::Ordering::Equal))
+    else {
+        return vec!["No checkpoint has been created in this build dir yet: everything runs.".into()];
+    };
+    let by_id: BTreeMap<&str, &CheckpointRecord> = records.iter().map(|r| (r.id.as_str(), r)).collect();
+    let mut chain = vec![newest];
+    while let Some(parent) = chain.last().and_then(|r| r.parent.as_deref()).and_then(|p| by_id.get(p)) {
+        chain.push(parent);
+    }
+    chain.reverse();
+    for old in chain {
+        let Some(ms) = plan.microsteps.iter().find(|m| m.slug == old.slug) else {
+            return vec![format!("Microstep {} (checkpoint {}) is no longer in the recipe.", old.slug, short(&old.id))];
+        };
+        if ms.id == old.id {
+            continue;
+        }
+        let mut out = vec![format!(
+            "First changed microstep: {} (was {}, now {})",
+            ms.slug,
+            short(&old.id),
+            short(&ms.id)
+        )];
+        let previous: Manifest = serde_json::from_str(&old.manifest).unwrap_or_default();
+        let changes = diff(&previous, &ms.manifest);
+        if changes.is_empty() {
+            out.push("  nothing in it changed: a microstep before it did (IDs chain), one that has no checkpoint".into());
+        } else {
+            out.extend(changes.into_iter().map(|c| format!("  {c}")));
+        }
+        out.push(format!("A build with -c resumes before it and runs {} microstep(s).", plan.microsteps.len() - ms.index));
+        return out;
+    }
+    vec![format!(
+        "Nothing changed up to the newest checkpoint {} ({}): a build with -c resumes after it.",
+        short(&newest.id),
+        newest.slug
+    )]
+}
+
+fn diff(old: &Manifest, new: &Manifest) -> Vec<String> {
+    let mut out = Vec::new();
+    let names: BTreeSet<&String> = old.vars.keys().chain(new.vars.keys()).collect();
+    for name in names {
+        match (old.vars.get(name), new.vars.get(name)) {
+            (Some(a), Some(b)) if a != b => out.push(format!("variable `{name}`: {a:?} -> {b:?}")),
+            (None, Some(b)) => out.push(format!("variable `{name}` is now used: {b:?}")),
+            (Some(a), None) => out.push(format!("variable `{name}` is no longer used (was {a:?})")),
+            _ => {}
+        }
+    }
+    if old.commands != new.commands {
+        let lines = |m: &Manifest| -> Vec<String> {
+            serde_json::from_str::<serde_json::Value>(&m.commands)
+                .map(|v| {
+                    let mut acc = Vec::new();
+                    collect_commands(&v, &mut acc);
+                    acc
+                })
+                .unwrap_or_default()
+        };
+        let (a, b) = (lines(old), lines(new));
+        out.push("command text changed:".into());
+        for l in a.iter().filter(|l| !b.contains(l)) {
+            out.push(format!("  - {l}"));
+        }
+        for l in b.iter().filter(|l| !a.contains(l)) {
+            out.push(format!("  + {l}"));
+        }
+    }
+    let paths: BTreeSet<&String> = old.inputs.keys().chain(new.inputs.keys()).collect();
+    for p in paths {
+        match (old.inputs.get(p), new.inputs.get(p)) {
+            (Some(a), Some(b)) if a != b => out.push(format!("input file changed: {p}")),
+            (None, Some(_)) => out.push(format!("input added: {p}")),
+            (Some(_), None) => out.push(format!("input removed: {p}")),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The command lines in a serialised command list, one per line of shell.
+fn collect_commands(v: &serde_json::Value, acc: &mut Vec<String>) {
+    match v {
+        serde_json::Value::String(s) if !matches!(s.as_str(), "local" | "out" | "in") => {
+            acc.extend(s.lines().map(str::to_string));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|i| collect_commands(i, acc)),
+        serde_json::Value::Object(map) => map.values().for_each(|i| collect_commands(i, acc)),
+        _ => {}
     }
 }
