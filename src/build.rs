@@ -3,16 +3,19 @@
 //! and again after a failure so nothing stays mounted or running.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::checkpoint::{self, Store};
 use crate::context::{Context, ContextError};
 use crate::error::{CommandFailure, Diagnostic, Error, Result};
 use crate::output::{Event, Output};
 use crate::plan::{ContextSpec, HookKind, Plan, PlannedMicrostep, Resolved};
 use crate::recipe::Ctx;
 use crate::source::Span;
+use crate::state::{StateDb, StepStatus};
+use crate::{prompt, signals, state_files};
 
 /// Why a command did not succeed: a failure that `rescue` and `test` may catch, or an error
 /// that ends the build whatever the recipe says.
@@ -33,6 +36,10 @@ impl From<Fail> for Error {
 /// The running shells of one build, started on first use.
 pub struct Contexts {
     shells: BTreeMap<Ctx, Context>,
+    /// The build dir, where `local` runs.
+    pub dir: PathBuf,
+    /// A terminal is attached: a breakpoint asks instead of stopping.
+    pub interactive: bool,
 }
 
 impl Contexts {
@@ -55,7 +62,11 @@ impl Contexts {
                 (*ctx, Context::new(*ctx, spec, dir.clone(), errexit, Arc::clone(output)))
             })
             .collect();
-        Ok(Contexts { shells })
+        Ok(Contexts {
+            shells,
+            dir,
+            interactive: false,
+        })
     }
 
     pub fn get(&mut self, ctx: Ctx) -> &mut Context {
@@ -119,6 +130,13 @@ impl Contexts {
                 Err(fatal) => Err(fatal),
             },
             Resolved::Group(cmds) => self.run_all(slug, cmds),
+            Resolved::Breakpoint(message) if self.interactive => {
+                let text = format!("Breakpoint in {slug}{}", message.as_ref().map(|m| format!(": {m}")).unwrap_or_default());
+                match prompt::choose(&text, &[("c", "continue"), ("a", "abort the build")]).as_deref() {
+                    Some("c") => Ok(()),
+                    _ => Err(Fail::Fatal(Error::Breakpoint(Box::new(Diagnostic::new(format!("aborted at a breakpoint in {slug}")))))),
+                }
+            }
             Resolved::Breakpoint(message) => Err(Fail::Fatal(Error::Breakpoint(Box::new(
                 Diagnostic::new(format!(
                     "breakpoint in {slug}{}",
@@ -163,6 +181,8 @@ pub enum Action {
     UseCheckpoint,
     /// Not run: `on_checkpoint: skip` with checkpoints on, or `only` with them off.
     Skip,
+    /// Installer-mode resume: recorded as completed with the same ID by an earlier run.
+    Done,
 }
 
 impl Action {
@@ -171,36 +191,267 @@ impl Action {
             Action::Run => "Running the step...",
             Action::UseCheckpoint => "Using checkpoint",
             Action::Skip => "Skipping the step",
+            Action::Done => "Already done (recorded as completed)",
+        }
+    }
+
+    pub fn short(self) -> &'static str {
+        match self {
+            Action::Run => "run",
+            Action::UseCheckpoint => "use checkpoint",
+            Action::Skip => "skip",
+            Action::Done => "done",
         }
     }
 }
 
-pub struct Build<'a> {
-    pub plan: &'a Plan,
-    pub output: Arc<Output>,
-    pub contexts: Contexts,
-    pub actions: Vec<Action>,
+/// What the engine needs to know beyond the plan.
+pub struct Settings {
+    pub window: (Option<usize>, Option<usize>),
+    pub first_only: bool,
+    /// A terminal is attached and prompts are allowed.
+    pub interactive: bool,
+    /// The command that resumes this build, printed when it is interrupted.
+    pub resume_hint: String,
 }
 
-impl<'a> Build<'a> {
-    pub fn new(plan: &'a Plan, output: Arc<Output>, actions: Vec<Action>) -> Result<Build<'a>> {
-        let contexts = Contexts::new(plan, &output)?;
-        Ok(Build {
-            plan,
+/// What a run of the engine ended with, short of an error.
+pub enum Outcome {
+    Finished,
+    /// The user chose "reload": re-read the recipe and go on from this slug.
+    Reload(String),
+}
+
+pub struct Engine<'a> {
+    pub output: Arc<Output>,
+    pub contexts: Contexts,
+    pub db: &'a StateDb,
+    pub run_id: i64,
+    pub store: Option<Store<'a>>,
+    pub settings: Settings,
+    checkpointed_steps: Vec<(String, String)>,
+    journaled: Vec<String>,
+}
+
+impl<'a> Engine<'a> {
+    pub fn new(output: Arc<Output>, contexts: Contexts, db: &'a StateDb, run_id: i64, store: Option<Store<'a>>, settings: Settings) -> Engine<'a> {
+        Engine {
             output,
             contexts,
-            actions,
+            db,
+            run_id,
+            store,
+            settings,
+            checkpointed_steps: Vec::new(),
+            journaled: Vec::new(),
+        }
+    }
+
+    /// Runs the plan from microstep `from` on.
+    pub fn run(&mut self, plan: &Plan, actions: &[Action], from: usize) -> Result<Outcome> {
+        for ms in &plan.microsteps[from..] {
+            self.check_signal(plan, ms, None)?;
+            let action = actions[ms.index];
+            let t = Instant::now();
+            self.start_event(ms, action);
+            let seq = ms.index as i64;
+            if action != Action::Run {
+                self.db.step_started(self.run_id, seq, &ms.slug, &ms.id)?;
+                let status = match action {
+                    Action::UseCheckpoint => StepStatus::Cached,
+                    _ => StepStatus::Skipped,
+                };
+                self.db.step_finished(self.run_id, seq, status, None, Some(action.short()))?;
+                self.end_event(ms, action.short(), t);
+                continue;
+            }
+            if let Some(outcome) = self.run_one(plan, ms, t)? {
+                return Ok(outcome);
+            }
+        }
+        Ok(Outcome::Finished)
+    }
+
+    /// One microstep, with its journal, verification, state files, checkpoint and, on failure,
+    /// atomic undo and the prompt. Some(outcome) ends the run early.
+    fn run_one(&mut self, plan: &Plan, ms: &PlannedMicrostep, t: Instant) -> Result<Option<Outcome>> {
+        let seq = ms.index as i64;
+        loop {
+            if !ms.rollback.is_empty() && !self.journaled.contains(&ms.slug) {
+                let json = serde_json::to_string(&ms.rollback).map_err(|e| Error::Other(e.to_string()))?;
+                self.db.journal_append(self.run_id, &ms.slug, &ms.id, &json)?;
+                self.journaled.push(ms.slug.clone());
+            }
+            self.db.step_started(self.run_id, seq, &ms.slug, &ms.id)?;
+            let result = self
+                .contexts
+                .run_all(&ms.slug, &ms.commands)
+                .map_err(Error::from)
+                .and_then(|()| self.verify(ms))
+                .and_then(|()| self.record_state_files(ms));
+            let error = match result {
+                Ok(()) => {
+                    self.db.step_finished(self.run_id, seq, StepStatus::Completed, Some(0), None)?;
+                    self.maybe_checkpoint(plan, ms)?;
+                    self.end_event(ms, "completed", t);
+                    return Ok(None);
+                }
+                Err(e) => e,
+            };
+            self.check_signal(plan, ms, Some(seq))?;
+            let code = match &error {
+                Error::CommandFailed(f) => Some(f.status),
+                _ => None,
+            };
+            let mut detail = error.to_string();
+            if ms.atomic {
+                detail = format!("{detail}; {}", self.undo(plan, ms));
+            }
+            self.db.step_finished(self.run_id, seq, StepStatus::Failed, code, Some(&detail))?;
+            if self.settings.interactive {
+                eprint!("{}", error.render(self.output.color()));
+                match self.ask_after_failure(ms)? {
+                    Choice::Retry => continue,
+                    Choice::Continue => {
+                        self.end_event(ms, "failed", t);
+                        return Ok(None);
+                    }
+                    Choice::Reload => return Ok(Some(Outcome::Reload(ms.slug.clone()))),
+                    Choice::Abort => {}
+                }
+            }
+            self.end_event(ms, "failed", t);
+            self.clean_after_failure(plan, ms);
+            return Err(error);
+        }
+    }
+
+    /// Ends the run when a signal arrived: the microstep is recorded as interrupted (if `seq`
+    /// names one that started), clean hooks run, and the error carries the resume command.
+    fn check_signal(&mut self, plan: &Plan, ms: &PlannedMicrostep, seq: Option<i64>) -> Result<()> {
+        let Some(signal) = signals::interrupted() else {
+            return Ok(());
+        };
+        if let Some(seq) = seq {
+            self.db.step_finished(self.run_id, seq, StepStatus::Interrupted, None, Some("interrupted by a signal"))?;
+        }
+        self.output.warning(format!("interrupted during {}", ms.slug));
+        self.clean_after_failure(plan, ms);
+        Err(Error::Interrupted {
+            signal,
+            resume: self.settings.resume_hint.clone(),
         })
     }
 
-    /// Runs one microstep's commands; on failure, its clean hooks and those of the sections
-    /// still open run before the error is returned.
-    pub fn run_microstep(&mut self, ms: &PlannedMicrostep) -> Result<()> {
-        match self.contexts.run_all(&ms.slug, &ms.commands) {
-            Ok(()) => Ok(()),
-            Err(fail) => {
-                self.clean_after_failure(ms);
-                Err(fail.into())
+    fn verify(&mut self, ms: &PlannedMicrostep) -> Result<()> {
+        for check in &ms.verify {
+            let spool = tempfile::tempfile().map_err(|e| Error::io("cannot create a buffer", std::env::temp_dir(), e))?;
+            let copy = spool.try_clone().map_err(|e| Error::io("cannot create a buffer", std::env::temp_dir(), e))?;
+            let r = self
+                .contexts
+                .get(check.ctx)
+                .capture(&check.cmd, copy)
+                .map_err(|e| Error::Other(e.to_string()))?;
+            let got = read_to_string(spool)?;
+            if r.status != 0 || !got.contains(&check.expect) {
+                let d = Diagnostic::at(&ms.span, format!("verification of {} failed", ms.slug))
+                    .note(format!("command: {}", check.cmd))
+                    .note(format!("expected output containing: {:?}", check.expect))
+                    .note(format!(
+                        "got (exit status {}): {:?}",
+                        r.status,
+                        got.trim_end()
+                    ));
+                return Err(Error::Verify(Box::new(d)));
+            }
+        }
+        Ok(())
+    }
+
+    fn record_state_files(&mut self, ms: &PlannedMicrostep) -> Result<()> {
+        if ms.state_files.is_empty() {
+            return Ok(());
+        }
+        let files = state_files::checksums(&ms.state_files, &self.contexts.dir);
+        self.db.record_state_files(&ms.id, &ms.slug, &files)?;
+        Ok(())
+    }
+
+    fn maybe_checkpoint(&mut self, plan: &Plan, ms: &PlannedMicrostep) -> Result<()> {
+        let Some(store) = self.store.as_mut() else {
+            return Ok(());
+        };
+        let (begin, end) = self.settings.window;
+        let in_window = begin.is_none_or(|b| ms.index >= b) && end.is_none_or(|e| ms.index <= e);
+        let key = (ms.section.clone(), ms.step.clone());
+        let first_only = self.settings.first_only && self.checkpointed_steps.contains(&key);
+        if checkpoint::checkpointable(ms) && in_window && !first_only {
+            store.create(&mut self.contexts, plan, ms, &self.output)?;
+            self.checkpointed_steps.push(key);
+        }
+        Ok(())
+    }
+
+    /// Undoes a failed atomic microstep: its rollback commands, or else the checkpoint before
+    /// it. Says which, for the record.
+    fn undo(&mut self, plan: &Plan, ms: &PlannedMicrostep) -> String {
+        if !ms.rollback.is_empty() {
+            self.output.message(format!(" --> Undoing {} with its rollback commands", ms.slug));
+            return match self.contexts.run_all(&ms.slug, &ms.rollback) {
+                Ok(()) => {
+                    if let Ok(entries) = self.db.journal_pending()
+                        && let Some(e) = entries.iter().find(|e| e.slug == ms.slug && e.run_id == self.run_id)
+                    {
+                        let _ = self.db.journal_mark_rolled_back(e.seq);
+                    }
+                    "atomic: undone by its rollback commands".into()
+                }
+                Err(f) => {
+                    let e: Error = f.into();
+                    self.output.warning(format!("rollback of {} failed: {e}", ms.slug));
+                    format!("atomic: its rollback commands failed: {e}")
+                }
+            };
+        }
+        let Some(store) = self.store.as_ref() else {
+            return "atomic: nothing to undo with (no rollback commands, no checkpoint driver)".into();
+        };
+        let previous = plan.microsteps[..ms.index]
+            .iter()
+            .rev()
+            .find(|m| checkpoint::checkpointable(m) && store.exists(&m.id));
+        match previous {
+            None => "atomic: nothing to undo with (no checkpoint before it)".into(),
+            Some(prev) => match store.apply(&mut self.contexts, prev, &self.output) {
+                Ok(()) => format!("atomic: undone by applying checkpoint {} ({})", crate::checkpoint_id::short(&prev.id), prev.slug),
+                Err(e) => format!("atomic: applying checkpoint {} failed: {e}", crate::checkpoint_id::short(&prev.id)),
+            },
+        }
+    }
+
+    fn ask_after_failure(&mut self, ms: &PlannedMicrostep) -> Result<Choice> {
+        loop {
+            let answer = prompt::choose(
+                &format!("Microstep {} failed. What now?", ms.slug),
+                &[
+                    ("r", "retry the microstep"),
+                    ("c", "continue with the next microstep"),
+                    ("a", "abort the build"),
+                    ("s", "open a shell in the failing context"),
+                    ("l", "reload the recipe from disk and retry the microstep"),
+                ],
+            );
+            match answer.as_deref() {
+                Some("r") => return Ok(Choice::Retry),
+                Some("c") => return Ok(Choice::Continue),
+                Some("l") => return Ok(Choice::Reload),
+                Some("s") => {
+                    let ctx = failing_context(ms);
+                    let cmd = self.contexts.get(ctx).interactive_command();
+                    eprintln!("Opening `{cmd}` in the {ctx} context; exit the shell to come back here.");
+                    let _ = duct::cmd!("bash", "-c", &cmd).dir(&self.contexts.dir).unchecked().run();
+                }
+                _ => return Ok(Choice::Abort),
             }
         }
     }
@@ -227,15 +478,14 @@ impl<'a> Build<'a> {
 
     /// The clean hooks that still have work to do after `failed`: its own step's, and every
     /// section-level one not yet run. Their failures are warnings: cleaning goes on.
-    pub fn clean_after_failure(&mut self, failed: &PlannedMicrostep) {
-        let pending: Vec<&PlannedMicrostep> = self.plan.microsteps[failed.index + 1..]
+    pub fn clean_after_failure(&mut self, plan: &Plan, failed: &PlannedMicrostep) {
+        let pending: Vec<&PlannedMicrostep> = plan.microsteps[failed.index + 1..]
             .iter()
             .filter(|m| match m.hook {
                 Some(HookKind::StepClean) => m.section == failed.section && m.step == failed.step,
                 Some(HookKind::SectionClean) => true,
                 _ => false,
             })
-            .filter(|m| self.actions.get(m.index) != Some(&Action::Skip))
             .collect();
         for ms in pending {
             self.output.message(format!(" --> Cleaning after failure: {}", ms.slug));
@@ -247,4 +497,34 @@ impl<'a> Build<'a> {
             }
         }
     }
+}
+
+enum Choice {
+    Retry,
+    Continue,
+    Abort,
+    Reload,
+}
+
+/// The context of a microstep's first command, where a debugging shell is most useful.
+fn failing_context(ms: &PlannedMicrostep) -> Ctx {
+    fn first(cmds: &[Resolved]) -> Option<Ctx> {
+        cmds.iter().find_map(|c| match c {
+            Resolved::Exec { ctx, .. } => Some(*ctx),
+            Resolved::Pipe { to, .. } => Some(to.0),
+            Resolved::Group(g) => first(g),
+            Resolved::Rescue(a, _) | Resolved::Test(a, _, _) => first(std::slice::from_ref(a)),
+            _ => None,
+        })
+    }
+    first(&ms.commands).unwrap_or(Ctx::Local)
+}
+
+fn read_to_string(mut f: std::fs::File) -> Result<String> {
+    use std::io::{Read, Seek};
+    let mut bytes = Vec::new();
+    f.rewind()
+        .and_then(|_| f.read_to_end(&mut bytes))
+        .map_err(|e| Error::io("cannot read command output", std::env::temp_dir(), e))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }

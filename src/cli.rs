@@ -69,6 +69,15 @@ pub struct BuildArgs {
     /// Never prompt (also when stdin is not a terminal)
     #[arg(short = 'y', long, visible_alias = "script")]
     pub yes: bool,
+    /// After an interrupted run, start over instead of resuming
+    #[arg(long)]
+    pub restart: bool,
+    /// Resume even when state files changed since they were recorded
+    #[arg(long)]
+    pub force: bool,
+    /// Continue the last run (set by `cairn resume`)
+    #[arg(skip)]
+    pub resume: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,6 +114,35 @@ pub enum Command {
     Clear {
         #[command(flatten)]
         recipe: RecipeArgs,
+    },
+    /// Continue the last run: from the newest valid checkpoint when a driver is set, otherwise
+    /// skipping the microsteps recorded as completed
+    Resume {
+        #[command(flatten)]
+        recipe: RecipeArgs,
+        /// One JSON object per event on stdout
+        #[arg(long)]
+        json: bool,
+        /// Never prompt
+        #[arg(short = 'y', long, visible_alias = "script")]
+        yes: bool,
+        /// Resume even when state files changed since they were recorded
+        #[arg(long)]
+        force: bool,
+    },
+    /// Replay the rollback journal newest first, then apply the target's checkpoint
+    Rollback {
+        #[command(flatten)]
+        recipe: RecipeArgs,
+        /// Roll back everything after this microstep (slug or ID prefix)
+        #[arg(long, value_name = "ID|SLUG", conflicts_with = "full", required_unless_present = "full")]
+        to: Option<String>,
+        /// Roll back every journaled microstep
+        #[arg(long)]
+        full: bool,
+        /// Print what would be rolled back and change nothing
+        #[arg(short = 'n', long)]
+        dry_run: bool,
     },
     /// Find checkpoint drivers, and check one you wrote
     #[command(subcommand)]

@@ -126,11 +126,15 @@ impl Context {
     /// Ends the shell; the next command starts a new one.
     pub fn stop(&mut self) {
         if let Some(mut shell) = self.shell.take() {
+            let pgid = shell.child.id() as i32;
             drop(shell.stdin);
             if !exec::wait_timeout(&mut shell.child, Duration::from_secs(2)) {
-                exec::kill_group(shell.child.id() as i32, exec::Signal::SIGKILL);
+                exec::kill_group(pgid, exec::Signal::SIGKILL);
                 let _ = shell.child.wait();
             }
+            // Whatever the command left running in its group goes with the shell.
+            exec::kill_group(pgid, exec::Signal::SIGKILL);
+            exec::forget_group(pgid);
         }
     }
 

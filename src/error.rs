@@ -127,6 +127,8 @@ pub enum Error {
     Checkpoint(Box<Diagnostic>),
     #[error("{}", .0.message)]
     Breakpoint(Box<Diagnostic>),
+    #[error("{}", .0.message)]
+    Verify(Box<Diagnostic>),
     #[error("interrupted")]
     Interrupted { signal: i32, resume: String },
     #[error("{}", .0.message)]
@@ -169,7 +171,11 @@ impl Error {
         match self {
             Error::BadInput(_) => exit::BAD_INPUT,
             Error::Usage(_) => exit::USAGE,
-            Error::CommandFailed(_) | Error::Breakpoint(_) | Error::Io { .. } | Error::Other(_) => {
+            Error::CommandFailed(_)
+            | Error::Breakpoint(_)
+            | Error::Verify(_)
+            | Error::Io { .. }
+            | Error::Other(_) => {
                 exit::COMMAND_FAILED
             }
             Error::Checkpoint(_) | Error::State(_) => exit::CHECKPOINT,
@@ -181,7 +187,11 @@ impl Error {
     pub fn render(&self, color: bool) -> String {
         let mut out = String::new();
         match self {
-            Error::BadInput(d) | Error::Checkpoint(d) | Error::Locked(d) | Error::Breakpoint(d) => {
+            Error::BadInput(d)
+            | Error::Checkpoint(d)
+            | Error::Locked(d)
+            | Error::Breakpoint(d)
+            | Error::Verify(d) => {
                 d.render(&mut out, color)
             }
             Error::CommandFailed(f) => {

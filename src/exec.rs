@@ -4,13 +4,31 @@
 
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
+/// Process groups cairn has started and not yet reaped, for signal forwarding.
+static GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
 pub fn spawn_in_group(cmd: &mut Command) -> std::io::Result<Child> {
-    cmd.process_group(0).spawn()
+    let child = cmd.process_group(0).spawn()?;
+    GROUPS.lock().unwrap_or_else(|p| p.into_inner()).push(child.id() as i32);
+    Ok(child)
+}
+
+/// Forgets a group once its leader has been reaped.
+pub fn forget_group(pgid: i32) {
+    GROUPS.lock().unwrap_or_else(|p| p.into_inner()).retain(|g| *g != pgid);
+}
+
+pub fn signal_all(signal: Signal) {
+    let groups = GROUPS.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    for g in groups {
+        kill_group(g, signal);
+    }
 }
 
 pub fn kill_group(pgid: i32, signal: Signal) {

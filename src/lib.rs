@@ -13,11 +13,15 @@ pub mod context;
 pub mod driver;
 pub mod error;
 pub mod exec;
+pub mod lock;
 pub mod output;
 pub mod plan;
+pub mod prompt;
 pub mod recipe;
+pub mod signals;
 pub mod source;
 pub mod state;
+pub mod state_files;
 pub mod template;
 pub mod vars;
 pub mod yaml;
@@ -29,6 +33,18 @@ pub fn run(cli: cli::Cli) -> Result<()> {
     let color = colored::control::SHOULD_COLORIZE.should_colorize();
     match cli.command {
         Command::Build(args) => cmd::build::run(&args, color),
+        Command::Resume {
+            recipe,
+            json,
+            yes,
+            force,
+        } => cmd::build::resume(recipe, json, yes, force, color),
+        Command::Rollback {
+            recipe,
+            to,
+            full: _,
+            dry_run,
+        } => cmd::rollback::run(&recipe, to.as_deref(), dry_run, color),
         Command::Info { recipe } => cmd::info::run(&recipe),
         Command::Plan { recipe, explain, json } => cmd::plan::run(&recipe, explain, json),
         Command::Checkpoints { recipe, prune, json } => cmd::checkpoints::run(&recipe, prune, json, color),

@@ -17,7 +17,7 @@ use crate::template::Renderer;
 use crate::vars::{Mode, Origin, Resolver, Scope};
 
 /// A command with every variable resolved.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Resolved {
     Exec {

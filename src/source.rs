@@ -96,6 +96,13 @@ impl Span {
     }
 }
 
+impl Default for Span {
+    /// Commands read back from the state database have no file to point at.
+    fn default() -> Span {
+        Span::synthetic("journal")
+    }
+}
+
 impl fmt::Debug for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{self}")

@@ -28,7 +28,9 @@ impl Renderer {
             RenderErrorReason::MissingVariable(Some(path)) => {
                 RenderFailure::Missing(root_name(path).to_string())
             }
-            RenderErrorReason::TemplateError(t) => RenderFailure::Syntax(t.to_string()),
+            // The reason alone: handlebars' own rendering of the error is a multi-line report of
+            // its own, and the caller points at the place in the recipe.
+            RenderErrorReason::TemplateError(t) => RenderFailure::Syntax(t.reason().to_string()),
             other => RenderFailure::Syntax(other.to_string()),
         })
     }

@@ -118,11 +118,18 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, Diagnostic> {
     while let Some(event) = parser.next_event() {
         let (event, span) = event.map_err(|e| {
             let m = e.marker();
-            Diagnostic::at(
-                &Span::new(file, m.line(), m.col() + 1, 1),
+            let d = Diagnostic::at(
+                &error_span(file, m.line(), m.col() + 1, e.info()),
                 format!("this is not valid YAML: {}", e.info()),
-            )
-            .hint("check the indentation and quoting around this place")
+            );
+            // An unclosed `[` or `{` is reported where the parser gives up, often lines later:
+            // name the bracket too.
+            match builder.open_flow() {
+                Some((open, close, at)) => d
+                    .note(format!("the `{open}` opened at {at} is still open here"))
+                    .hint(format!("close it with `{close}`, or check the commas and quoting inside it")),
+                None => d.hint("check the indentation and quoting around this place"),
+            }
         })?;
         let at = span_of(file, &span);
         if builder.event(event, at)? {
@@ -136,6 +143,28 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, Diagnostic> {
         }),
         span: Span::new(file, 1, 1, 1),
     }))
+}
+
+/// Where a parse error is shown. The parser reports a misplaced `- item` at the token after the
+/// dash, and a tab in the indentation just after the tab; the dash or the tab is what is out of
+/// place, so the caret goes there.
+fn error_span(file: &Arc<SourceFile>, line: usize, col: usize, info: &str) -> Span {
+    let before: Vec<char> = file
+        .line(line)
+        .map(|l| l.chars().take(col.saturating_sub(1)).collect())
+        .unwrap_or_default();
+    let item: String = before.iter().collect::<String>().trim_end().to_string();
+    let item_len = item.chars().count();
+    if before.len() > item_len && item.trim_start() == "-" {
+        return Span::new(file, line, item_len, 1);
+    }
+    if info.contains("tab") {
+        let tabs = before.iter().rev().take_while(|c| **c == '\t').count();
+        if tabs > 0 {
+            return Span::new(file, line, before.len() - tabs + 1, 1);
+        }
+    }
+    Span::new(file, line, col, 1)
 }
 
 fn span_of(file: &Arc<SourceFile>, span: &saphyr_parser::Span) -> Span {
@@ -161,6 +190,21 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
+    /// The innermost collection being read, when it is a flow one (`[...]` or `{...}`): its
+    /// opening and closing brackets and where it opens.
+    fn open_flow(&self) -> Option<(char, char, Span)> {
+        let span = match self.stack.last()? {
+            Frame::Seq(_, span, _) | Frame::Map(_, _, span, _) => span,
+        };
+        let open = span.file.line(span.line)?.chars().nth(span.col.checked_sub(1)?)?;
+        let close = match open {
+            '[' => ']',
+            '{' => '}',
+            _ => return None,
+        };
+        Some((open, close, span.clone()))
+    }
+
     /// Feeds one event; true once the first document is complete.
     fn event(&mut self, event: Event<'_>, span: Span) -> Result<bool, Diagnostic> {
         match event {

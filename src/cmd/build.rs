@@ -1,20 +1,42 @@
-//! `cairn build`: plan, pick the checkpoint to resume from, run the rest, record everything.
+//! `cairn build` and `cairn resume`: plan, notice an interrupted run, pick where to start (a
+//! checkpoint, or the microsteps an earlier run completed), run the rest, record everything.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::build::{Action, Build};
+use crate::build::{Action, Contexts, Engine, Outcome, Settings};
 use crate::checkpoint::{self, Store};
 use crate::checkpoint_id::short;
-use crate::cli::{BuildArgs, MicrostepCheckpoints};
+use crate::cli::{BuildArgs, MicrostepCheckpoints, RecipeArgs};
 use crate::error::{Diagnostic, Error, Result};
 use crate::output::{Event, Format, Output};
 use crate::plan::Plan;
 use crate::state::{RunStatus, StateDb, StepStatus};
+use crate::{lock, prompt, signals, state_files};
+
+pub fn resume(recipe: RecipeArgs, json: bool, yes: bool, force: bool, color: bool) -> Result<()> {
+    let args = BuildArgs {
+        recipe,
+        dry_run: false,
+        json,
+        enable_checkpoint: false,
+        from_checkpoint: None,
+        fresh: false,
+        begin_checkpoint: None,
+        end_checkpoint: None,
+        microstep_checkpoints: MicrostepCheckpoints::All,
+        list_checkpoints: false,
+        yes,
+        restart: false,
+        force,
+        resume: true,
+    };
+    run(&args, color)
+}
 
 pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
-    let checkpointing = args.enable_checkpoint || args.from_checkpoint.is_some() || args.list_checkpoints;
-    let plan = super::load_plan(&args.recipe, checkpointing)?;
+    let mut checkpointing = args.enable_checkpoint || args.from_checkpoint.is_some() || args.list_checkpoints;
+    let mut plan = super::load_plan(&args.recipe, checkpointing)?;
     let format = if args.json { Format::Json } else { Format::Human };
     let output = Arc::new(Output::new(format, color));
 
@@ -34,53 +56,93 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
         return Ok(());
     }
 
+    signals::install().map_err(|e| Error::Other(format!("cannot install signal handlers: {e}")))?;
+    let _lock = lock::acquire(&plan.build_dir)?;
+    let db = StateDb::open(&plan.build_dir)?;
+    let interactive = prompt::allowed(args.yes);
+
+    let mut resuming = args.resume;
+    if let Some(summary) = interrupted_run(&db)? {
+        output.warning(summary);
+        if args.resume {
+        } else if args.restart {
+            output.message("Starting over (--restart).");
+        } else if interactive {
+            match prompt::choose(
+                "The last run was interrupted. What now?",
+                &[("r", "resume it"), ("s", "start over"), ("b", "roll back everything it did")],
+            )
+            .as_deref()
+            {
+                Some("s") => {}
+                Some("b") => {
+                    drop(_lock);
+                    return super::rollback::run(&args.recipe, None, false, color);
+                }
+                _ => resuming = true,
+            }
+        } else {
+            output.message("Resuming it (use --restart to start over).");
+            resuming = true;
+        }
+    }
+    let has_driver = plan.recipe.checkpoint.is_some();
+    if resuming && has_driver && !checkpointing {
+        checkpointing = true;
+        plan = super::load_plan(&args.recipe, checkpointing)?;
+    }
+    let installer_resume = resuming && !has_driver;
+
     let window = (
         args.begin_checkpoint.as_deref().map(|b| find_in_plan(&plan, b, "--begin-checkpoint")).transpose()?,
         args.end_checkpoint.as_deref().map(|e| find_in_plan(&plan, e, "--end-checkpoint")).transpose()?,
     );
-    let db = StateDb::open(&plan.build_dir)?;
     let recipe_file = plan
         .recipe
         .path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let run_id = db.begin_run(&plan.recipe.path.display().to_string(), &std::env::args().collect::<Vec<_>>().join(" "))?;
+    let argv: Vec<String> = std::env::args().collect();
+    let run_id = db.begin_run(&plan.recipe.path.display().to_string(), &argv.join(" "))?;
     output.emit(Event::RunStart {
         recipe: recipe_file.clone(),
         build_dir: plan.build_dir.display().to_string(),
         microsteps: plan.microsteps.len(),
     });
     let started = Instant::now();
-    let mut build = Build::new(&plan, Arc::clone(&output), Vec::new())?;
-    let result = execute(args, &plan, &db, run_id, &mut build, checkpointing, window);
-    build.contexts.stop_all();
-    db.end_run(run_id, if result.is_ok() { RunStatus::Succeeded } else { RunStatus::Failed })?;
+    let mut contexts = Contexts::new(&plan, &output)?;
+    contexts.interactive = interactive;
+    let settings = Settings {
+        window,
+        first_only: args.microstep_checkpoints == MicrostepCheckpoints::First,
+        interactive,
+        resume_hint: resume_hint(&args.recipe, &plan),
+    };
+    let mut engine = Engine::new(Arc::clone(&output), contexts, &db, run_id, None, settings);
+    let result = execute(args, &mut plan, &mut engine, checkpointing, installer_resume);
+    engine.contexts.stop_all();
+    let status = match &result {
+        Ok(()) => RunStatus::Succeeded,
+        Err(Error::Interrupted { .. }) => RunStatus::Interrupted,
+        Err(_) => RunStatus::Failed,
+    };
+    db.end_run(run_id, status)?;
     output.emit(Event::RunEnd {
         recipe: recipe_file,
-        status: if result.is_ok() { "succeeded" } else { "failed" }.to_string(),
+        status: status.as_str().to_string(),
         duration: started.elapsed().as_secs_f64(),
     });
     result
 }
 
-fn execute(
-    args: &BuildArgs,
-    plan: &Plan,
-    db: &StateDb,
-    run_id: i64,
-    build: &mut Build<'_>,
-    checkpointing: bool,
-    window: (Option<usize>, Option<usize>),
-) -> Result<()> {
-    let output = Arc::clone(&build.output);
-    let mut store = if checkpointing {
+fn execute(args: &BuildArgs, plan: &mut Plan, engine: &mut Engine<'_>, checkpointing: bool, installer_resume: bool) -> Result<()> {
+    let db = engine.db;
+    if checkpointing {
         let driver = checkpoint::require_driver(plan)?;
-        Some(Store::open(driver, db, &mut build.contexts, &output)?)
-    } else {
-        None
-    };
-    let resume = match &store {
+        engine.store = Some(Store::open(driver, db, &mut engine.contexts, &engine.output)?);
+    }
+    let resume = match &engine.store {
         None => None,
         Some(_) if args.fresh => None,
         Some(s) => match &args.from_checkpoint {
@@ -88,54 +150,95 @@ fn execute(
             None => s.newest_valid(plan),
         },
     };
-    build.actions = checkpoint::actions(plan, checkpointing, resume);
-    if let (Some(store), Some(r)) = (&store, resume) {
-        store.apply(&mut build.contexts, &plan.microsteps[r], &output)?;
+    let mut actions = checkpoint::actions(plan, checkpointing, resume);
+    if installer_resume {
+        mark_done(plan, &mut actions, db, args.force)?;
     }
+    if let (Some(store), Some(r)) = (&engine.store, resume) {
+        store.apply(&mut engine.contexts, &plan.microsteps[r], &engine.output)?;
+    }
+    let mut from = 0;
+    loop {
+        match engine.run(plan, &actions, from)? {
+            Outcome::Finished => return Ok(()),
+            Outcome::Reload(slug) => {
+                *plan = super::load_plan(&args.recipe, checkpointing)?;
+                let Some(ms) = plan.microsteps.iter().find(|m| m.slug == slug) else {
+                    return Err(Error::from(Diagnostic::new(format!(
+                        "after the reload, the recipe has no microstep {slug} to retry"
+                    ))));
+                };
+                engine.output.message(format!(" --> Reloaded {}; retrying {slug}", plan.recipe.path.display()));
+                from = ms.index;
+                actions = checkpoint::actions(plan, checkpointing, None);
+            }
+        }
+    }
+}
 
-    let mut checkpointed_steps: Vec<(String, String)> = Vec::new();
+/// Installer-mode resume: microsteps an earlier run completed with the same ID are not run
+/// again, provided the files they recorded have not changed since.
+fn mark_done(plan: &Plan, actions: &mut [Action], db: &StateDb, force: bool) -> Result<()> {
+    let completed = db.completed_ids()?;
+    let mut done_slugs = Vec::new();
     for ms in &plan.microsteps {
-        let action = build.actions[ms.index];
-        let t = Instant::now();
-        build.start_event(ms, action);
-        let seq = ms.index as i64;
-        match action {
-            Action::UseCheckpoint | Action::Skip => {
-                db.step_started(run_id, seq, &ms.slug, &ms.id)?;
-                let status = if action == Action::Skip { StepStatus::Skipped } else { StepStatus::Cached };
-                db.step_finished(run_id, seq, status, None, None)?;
-                build.end_event(ms, if action == Action::Skip { "skipped" } else { "cached" }, t);
-                continue;
-            }
-            Action::Run => {}
+        if actions[ms.index] == Action::Run && completed.contains(&ms.id) {
+            actions[ms.index] = Action::Done;
+            done_slugs.push(ms.slug.clone());
         }
-        db.step_started(run_id, seq, &ms.slug, &ms.id)?;
-        if let Err(e) = build.run_microstep(ms) {
-            let code = match &e {
-                Error::CommandFailed(f) => Some(f.status),
-                _ => None,
-            };
-            db.step_finished(run_id, seq, StepStatus::Failed, code, Some(&e.to_string()))?;
-            build.end_event(ms, "failed", t);
-            return Err(e);
-        }
-        db.step_finished(run_id, seq, StepStatus::Completed, Some(0), None)?;
-        if let Some(store) = store.as_mut() {
-            let in_window = window.0.is_none_or(|b| ms.index >= b) && window.1.is_none_or(|e| ms.index <= e);
-            let step_key = (ms.section.clone(), ms.step.clone());
-            let first_only = args.microstep_checkpoints == MicrostepCheckpoints::First && checkpointed_steps.contains(&step_key);
-            if checkpoint::checkpointable(ms) && in_window && !first_only {
-                store.create(&mut build.contexts, plan, ms, &output)?;
-                checkpointed_steps.push(step_key);
-            }
-        }
-        build.end_event(ms, "completed", t);
+    }
+    let recorded: Vec<_> = db
+        .state_files()?
+        .into_iter()
+        .filter(|(slug, _, _)| done_slugs.contains(slug))
+        .collect();
+    let drifted = state_files::drifted(&recorded);
+    if !drifted.is_empty() && !force {
+        let list: Vec<String> = drifted.iter().map(|(slug, path)| format!("{path} (recorded by {slug})")).collect();
+        return Err(Error::checkpoint(
+            Diagnostic::new("state files changed since the microsteps that wrote them completed; resuming could build on a changed system")
+                .note(format!("changed:\n{}", list.join("\n")))
+                .hint("check the files, then resume with --force, or start over with --restart"),
+        ));
     }
     Ok(())
 }
 
+/// Marks runs a killed cairn left "running" as interrupted, and describes the last run if it
+/// was interrupted.
+fn interrupted_run(db: &StateDb) -> Result<Option<String>> {
+    for r in db.unfinished_runs()? {
+        db.end_run(r.id, RunStatus::Interrupted)?;
+    }
+    let Some(last) = db.last_run()? else {
+        return Ok(None);
+    };
+    if last.status != RunStatus::Interrupted {
+        return Ok(None);
+    }
+    let steps = db.steps_of_run(last.id)?;
+    let completed = steps.iter().filter(|s| s.status == StepStatus::Completed).count();
+    let last_done = steps.iter().rev().find(|s| matches!(s.status, StepStatus::Completed | StepStatus::Cached));
+    let running = steps.iter().rev().find(|s| matches!(s.status, StepStatus::Started | StepStatus::Interrupted));
+    Ok(Some(format!(
+        "run #{} (started {}) was interrupted: {completed} microstep(s) completed{}{}",
+        last.id,
+        checkpoint::format_time(last.started_at),
+        last_done.map(|s| format!(", the last {}", s.slug)).unwrap_or_default(),
+        running.map(|s| format!("; it was running {}", s.slug)).unwrap_or_default(),
+    )))
+}
+
+fn resume_hint(args: &RecipeArgs, plan: &Plan) -> String {
+    let mut hint = format!("cairn resume {} -b {}", args.recipe.display(), plan.build_dir.display());
+    for (k, v) in &args.globals {
+        hint.push_str(&format!(" -g {}", crate::context::quote(&format!("{k}={v}"))));
+    }
+    hint
+}
+
 /// A microstep named by ID prefix or slug, for the checkpoint window.
-fn find_in_plan(plan: &Plan, wanted: &str, flag: &str) -> Result<usize> {
+pub fn find_in_plan(plan: &Plan, wanted: &str, flag: &str) -> Result<usize> {
     plan.microsteps
         .iter()
         .find(|ms| ms.slug == wanted || (wanted.len() >= 4 && ms.id.starts_with(wanted)))

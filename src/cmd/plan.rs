@@ -49,11 +49,7 @@ pub fn recorded(plan: &Plan) -> Result<Vec<CheckpointRecord>> {
 
 pub fn print_plan(plan: &Plan, actions: &[Action], json: bool) {
     for (ms, action) in plan.microsteps.iter().zip(actions) {
-        let what = match action {
-            Action::Run => "run",
-            Action::UseCheckpoint => "use checkpoint",
-            Action::Skip => "skip",
-        };
+        let what = action.short();
         if json {
             let v = serde_json::json!({"order": ms.index + 1, "slug": ms.slug, "id": ms.id, "action": what});
             println!("{v}");

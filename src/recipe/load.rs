@@ -212,19 +212,30 @@ pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Opt
         .map(|(_, c)| c)
 }
 
+/// Edit distance counting a swap of two neighbouring characters as one edit (`setpu` is one
+/// typo away from `setup`).
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
+    // d[i][j]: distance between the first i chars of a and the first j chars of b.
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j - 1] + cost).min(d[i - 1][j] + 1).min(d[i][j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
         }
     }
-    row[b.len()]
+    d[a.len()][b.len()]
 }
 
 fn global_value(key: &str, v: &Node) -> Result<GlobalValue> {
@@ -350,9 +361,13 @@ impl StepLoader {
                 let wanted = sel.as_str().unwrap_or_default();
                 let Some(ms) = step.microsteps.iter().find(|m| m.name == wanted) else {
                     let known: Vec<&str> = step.microsteps.iter().map(|m| m.name.as_str()).collect();
-                    return Err(unknown(&sel.span, &format!("microstep of step `{name}`"), wanted, &known)
-                        .note(format!("step `{name}` has: {}", known.join(", ")))
-                        .into());
+                    let d = Diagnostic::at(&sel.span, format!("step `{name}` has no microstep `{wanted}`"))
+                        .note(format!("step `{name}` has: {}", known.join(", ")));
+                    let d = match closest(wanted, known.iter().copied()) {
+                        Some(best) => d.hint(format!("did you mean `{best}`?")),
+                        None => d.hint("a step call lists microsteps to run, by name; leave the list out to run them all"),
+                    };
+                    return Err(d.into());
                 };
                 chosen.push(ms.clone());
             }

@@ -1,0 +1,82 @@
+//! `cairn rollback`: replay the rollback journal newest first (wpkg's order: undo C, then B,
+//! then A), mark what was undone so the next build runs it again, then apply the target's
+//! checkpoint when a driver holds one.
+
+use std::sync::Arc;
+
+use crate::build::Contexts;
+use crate::checkpoint::{self, Store};
+use crate::checkpoint_id::short;
+use crate::cli::RecipeArgs;
+use crate::error::{Error, Result};
+use crate::output::{Format, Output};
+use crate::plan::Resolved;
+use crate::state::StateDb;
+use crate::lock;
+
+pub fn run(args: &RecipeArgs, to: Option<&str>, dry_run: bool, color: bool) -> Result<()> {
+    let plan = super::load_plan(args, false)?;
+    let output = Arc::new(Output::new(Format::Human, color));
+    let _lock = lock::acquire(&plan.build_dir)?;
+    let db = StateDb::open(&plan.build_dir)?;
+    let target = to.map(|t| super::build::find_in_plan(&plan, t, "--to")).transpose()?;
+    let index_of = |slug: &str| plan.microsteps.iter().find(|m| m.slug == slug).map(|m| m.index);
+    let selected: Vec<_> = db
+        .journal_pending()?
+        .into_iter()
+        .filter(|e| match (target, index_of(&e.slug)) {
+            (None, _) => true,
+            (Some(t), Some(i)) => i > t,
+            (Some(_), None) => true,
+        })
+        .collect();
+    let prefix = if dry_run { "Would roll back" } else { "Rolling back" };
+    if selected.is_empty() {
+        output.message("Nothing to roll back: no journaled microstep after the target.");
+    }
+    let mut contexts = Contexts::new(&plan, &output)?;
+    for entry in &selected {
+        output.message(format!("{prefix} {} ({})", entry.slug, short(&entry.checkpoint_id)));
+        if dry_run {
+            continue;
+        }
+        let cmds: Vec<Resolved> = serde_json::from_str(&entry.commands)
+            .map_err(|e| Error::Other(format!("journal entry {} is unreadable: {e}", entry.seq)))?;
+        if let Err(fail) = contexts.run_all(&entry.slug, &cmds) {
+            contexts.stop_all();
+            let e: Error = fail.into();
+            return Err(Error::Other(format!(
+                "rolling back {} failed; it and the entries before it stay in the journal: {e}",
+                entry.slug
+            )));
+        }
+        db.journal_mark_rolled_back(entry.seq)?;
+        db.mark_rolled_back(&entry.checkpoint_id)?;
+    }
+    if !dry_run {
+        for ms in plan.microsteps.iter().filter(|m| target.is_none_or(|t| m.index > t)) {
+            db.mark_rolled_back(&ms.id)?;
+        }
+    }
+    if let Some(t) = target
+        && plan.recipe.checkpoint.is_some()
+    {
+        let ms = &plan.microsteps[t];
+        let driver = checkpoint::require_driver(&plan)?;
+        let store = Store::open(driver, &db, &mut contexts, &output)?;
+        if store.exists(&ms.id) {
+            if dry_run {
+                output.message(format!("Would apply checkpoint {} ({})", short(&ms.id), ms.slug));
+            } else {
+                store.apply(&mut contexts, ms, &output)?;
+            }
+        } else if !dry_run {
+            output.warning(format!("no checkpoint of {} exists to apply", ms.slug));
+        }
+    }
+    contexts.stop_all();
+    if dry_run {
+        output.message("Dry run: nothing was changed.");
+    }
+    Ok(())
+}

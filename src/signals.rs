@@ -1,0 +1,52 @@
+//! Ctrl+C and SIGTERM. cairn's children run in process groups of their own, so the terminal's
+//! SIGINT reaches cairn alone; cairn passes it on to every live group, waits a grace period,
+//! then kills what is left. A second signal kills at once. Either way cairn itself stays alive
+//! to write the record and run the clean hooks.
+
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+
+use crate::exec::{self, Signal};
+
+static RECEIVED: AtomicI32 = AtomicI32::new(0);
+static COUNT: AtomicUsize = AtomicUsize::new(0);
+
+/// How long a signalled command gets to exit before it is killed.
+pub fn grace() -> Duration {
+    let ms = std::env::var("CAIRN_GRACE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000);
+    Duration::from_millis(ms)
+}
+
+pub fn install() -> std::io::Result<()> {
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    std::thread::spawn(move || {
+        for sig in signals.forever() {
+            RECEIVED.store(sig, Ordering::SeqCst);
+            let n = COUNT.fetch_add(1, Ordering::SeqCst) + 1;
+            if n == 1 {
+                let forward = if sig == SIGTERM { Signal::SIGTERM } else { Signal::SIGINT };
+                exec::signal_all(forward);
+                std::thread::spawn(|| {
+                    std::thread::sleep(grace());
+                    exec::signal_all(Signal::SIGKILL);
+                });
+            } else {
+                exec::signal_all(Signal::SIGKILL);
+            }
+        }
+    });
+    Ok(())
+}
+
+/// The signal that interrupted the build, if any.
+pub fn interrupted() -> Option<i32> {
+    match RECEIVED.load(Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    }
+}
