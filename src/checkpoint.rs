@@ -64,18 +64,29 @@ impl<'a> Store<'a> {
     /// checkpoint is never applied.
     pub fn open(driver: BoundDriver, db: &'a StateDb, contexts: &mut Contexts, output: &Output) -> Result<Store<'a>> {
         driver.enabled(contexts)?;
+        // A driver without `delete` cannot remove a half-made checkpoint: its record stays
+        // unfinished, and the ID is left out of what exists until a create of it succeeds.
+        let mut unfinished = Vec::new();
         for rec in db.unfinished_checkpoints()? {
-            output.warning(format!(
-                "deleting checkpoint {} ({}): its creation did not finish",
-                short(&rec.id),
-                rec.slug
-            ));
             if driver.driver.has(Op::Delete) {
+                output.warning(format!(
+                    "deleting checkpoint {} ({}): its creation did not finish",
+                    short(&rec.id),
+                    rec.slug
+                ));
                 driver.run(contexts, Op::Delete, &rec.id)?;
+                db.forget_checkpoint(&rec.id)?;
+            } else {
+                output.warning(format!(
+                    "ignoring checkpoint {} ({}): its creation did not finish, and driver `{}` has no `delete`",
+                    short(&rec.id),
+                    rec.slug,
+                    driver.name()
+                ));
+                unfinished.push(rec.id);
             }
-            db.forget_checkpoint(&rec.id)?;
         }
-        let existing = driver.list(contexts)?;
+        let existing = driver.list(contexts)?.into_iter().filter(|id| !unfinished.contains(id)).collect();
         Ok(Store { driver, db, existing })
     }
 

@@ -147,6 +147,19 @@ pub enum Command {
     /// Find checkpoint drivers, and check one you wrote
     #[command(subcommand)]
     Driver(DriverCommand),
+    /// Send one command to a QEMU monitor socket and print its reply (used by the qemu driver;
+    /// exits 4 with the reply on stderr when QEMU answers `Error:`)
+    #[command(hide = true)]
+    QemuMonitor {
+        /// The socket of `-monitor unix:PATH,server,nowait`
+        socket: PathBuf,
+        /// The monitor command, e.g. `savevm 3f2a9c1b0d4e` (words are joined with spaces)
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+        /// Seconds to wait for the reply (a savevm under TCG can take a while)
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

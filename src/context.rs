@@ -30,8 +30,8 @@ enum Sink {
 
 enum Event {
     Marker(Stream, Option<i32>),
-    Eof(Stream),
-    Failed(Stream, String),
+    /// The stream closed, or could not be read: the shell is gone.
+    Closed,
 }
 
 pub struct CommandResult {
@@ -227,10 +227,7 @@ impl Context {
         if let Ok(mut s) = shell.sink.lock() {
             *s = sink;
         }
-        let data_len = match &data {
-            Some(f) => Some(f.metadata().map(|m| m.len()).unwrap_or(0)),
-            None => None,
-        };
+        let data_len = data.as_ref().map(|f| f.metadata().map(|m| m.len()).unwrap_or(0));
         let frame = frame(cmd, &shell.marker, errexit, data_len);
         let write = || -> std::io::Result<()> {
             shell.stdin.write_all(frame.as_bytes())?;
@@ -251,7 +248,7 @@ impl Context {
                     open -= 1;
                 }
                 Ok(Event::Marker(Stream::Stderr, _)) => open -= 1,
-                Ok(Event::Eof(_)) | Ok(Event::Failed(..)) | Err(_) => died = true,
+                Ok(Event::Closed) | Err(_) => died = true,
             }
         }
         if let Ok(mut s) = shell.sink.lock() {
@@ -329,15 +326,11 @@ impl Reader {
         loop {
             line.clear();
             match reader.read_until(b'\n', &mut line) {
-                Ok(0) => {
-                    let _ = self.tx.send(Event::Eof(self.stream));
+                Ok(0) | Err(_) => {
+                    let _ = self.tx.send(Event::Closed);
                     return;
                 }
                 Ok(_) => self.line(&line),
-                Err(e) => {
-                    let _ = self.tx.send(Event::Failed(self.stream, e.to_string()));
-                    return;
-                }
             }
         }
     }

@@ -53,5 +53,8 @@ pub fn run(cli: cli::Cli) -> Result<()> {
         Command::Driver(cli::DriverCommand::Check { file, target, globals }) => {
             cmd::driver::check(&file, target.as_deref(), &globals, color)
         }
+        Command::QemuMonitor { socket, command, timeout } => {
+            cmd::qemu_monitor::run(&socket, &command, std::time::Duration::from_secs(timeout))
+        }
     }
 }

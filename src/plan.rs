@@ -185,8 +185,10 @@ fn global_scope(recipe: &Recipe, opts: &PlanOptions<'_>) -> Result<Scope> {
     builtin(&mut scope, "build_dir", absolute(opts.build_dir).display().to_string());
     builtin(&mut scope, "checkpointing_enabled", opts.checkpointing.to_string());
     builtin(&mut scope, "cairn_version", env!("CARGO_PKG_VERSION").to_string());
+    builtin(&mut scope, "cairn_exe", std::env::current_exe().unwrap_or_else(|_| "cairn".into()).display().to_string());
     scope.mark_volatile("recipe_dir");
     scope.mark_volatile("build_dir");
+    scope.mark_volatile("cairn_exe");
     for (name, g) in &recipe.globals {
         if let GlobalValue::Text(t) = &g.value {
             scope.set(name, t.clone(), Origin::Global);

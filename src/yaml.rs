@@ -109,7 +109,6 @@ impl Node {
 
 pub fn parse(file: &Arc<SourceFile>) -> Result<Node, Diagnostic> {
     let mut builder = Builder {
-        file,
         anchors: HashMap::new(),
         stack: Vec::new(),
         root: None,
@@ -182,14 +181,13 @@ enum Frame {
     Map(Vec<(Node, Node)>, Option<Node>, Span, usize),
 }
 
-struct Builder<'a> {
-    file: &'a Arc<SourceFile>,
+struct Builder {
     anchors: HashMap<usize, Node>,
     stack: Vec<Frame>,
     root: Option<Node>,
 }
 
-impl Builder<'_> {
+impl Builder {
     /// The innermost collection being read, when it is a flow one (`[...]` or `{...}`): its
     /// opening and closing brackets and where it opens.
     fn open_flow(&self) -> Option<(char, char, Span)> {

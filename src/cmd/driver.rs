@@ -27,6 +27,8 @@ fn scratch_scope(build_dir: &Path, target: &Path, globals: &[(String, String)]) 
     set("recipe_dir", build_dir.display().to_string(), Origin::Builtin);
     set("build_dir", build_dir.display().to_string(), Origin::Builtin);
     set("checkpointing_enabled", "true".into(), Origin::Builtin);
+    let exe = std::env::current_exe().unwrap_or_else(|_| "cairn".into());
+    set("cairn_exe", exe.display().to_string(), Origin::Builtin);
     set("rootfs", target.display().to_string(), Origin::Global);
     set("target", target.display().to_string(), Origin::Global);
     for (k, v) in globals {

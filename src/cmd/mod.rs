@@ -6,6 +6,7 @@ pub mod clear;
 pub mod driver;
 pub mod info;
 pub mod plan;
+pub mod qemu_monitor;
 pub mod rollback;
 
 use std::path::PathBuf;
