@@ -59,7 +59,10 @@ impl Contexts {
             .iter()
             .map(|ctx| {
                 let spec = specs.get(ctx).cloned().unwrap_or_default();
-                (*ctx, Context::new(*ctx, spec, dir.clone(), errexit, Arc::clone(output)))
+                (
+                    *ctx,
+                    Context::new(*ctx, spec, dir.clone(), errexit, Arc::clone(output)),
+                )
             })
             .collect();
         Ok(Contexts {
@@ -70,7 +73,9 @@ impl Contexts {
     }
 
     pub fn get(&mut self, ctx: Ctx) -> &mut Context {
-        self.shells.get_mut(&ctx).expect("every context is configured by the plan")
+        self.shells
+            .get_mut(&ctx)
+            .expect("every context is configured by the plan")
     }
 
     pub fn stop_all(&mut self) {
@@ -95,23 +100,41 @@ impl Contexts {
     pub fn run(&mut self, slug: &str, cmd: &Resolved) -> std::result::Result<(), Fail> {
         match cmd {
             Resolved::Exec { ctx, cmd, span } => {
-                let r = self.get(*ctx).run(cmd).map_err(|e| context_fail(slug, cmd, span, e))?;
+                let r = self
+                    .get(*ctx)
+                    .run(cmd)
+                    .map_err(|e| context_fail(slug, cmd, span, e))?;
                 if r.status != 0 {
                     return Err(failure(slug, *ctx, r.status, cmd, r.tail, span));
                 }
                 Ok(())
             }
             Resolved::Pipe { from, to, span } => {
-                let spool = tempfile::tempfile()
-                    .map_err(|e| Fail::Fatal(Error::io("cannot create a pipe buffer", std::env::temp_dir(), e)))?;
-                let copy = spool
-                    .try_clone()
-                    .map_err(|e| Fail::Fatal(Error::io("cannot create a pipe buffer", std::env::temp_dir(), e)))?;
-                let r = self.get(from.0).capture(&from.1, copy).map_err(|e| context_fail(slug, &from.1, span, e))?;
+                let spool = tempfile::tempfile().map_err(|e| {
+                    Fail::Fatal(Error::io(
+                        "cannot create a pipe buffer",
+                        std::env::temp_dir(),
+                        e,
+                    ))
+                })?;
+                let copy = spool.try_clone().map_err(|e| {
+                    Fail::Fatal(Error::io(
+                        "cannot create a pipe buffer",
+                        std::env::temp_dir(),
+                        e,
+                    ))
+                })?;
+                let r = self
+                    .get(from.0)
+                    .capture(&from.1, copy)
+                    .map_err(|e| context_fail(slug, &from.1, span, e))?;
                 if r.status != 0 {
                     return Err(failure(slug, from.0, r.status, &from.1, r.tail, span));
                 }
-                let r = self.get(to.0).feed(&to.1, spool).map_err(|e| context_fail(slug, &to.1, span, e))?;
+                let r = self
+                    .get(to.0)
+                    .feed(&to.1, spool)
+                    .map_err(|e| context_fail(slug, &to.1, span, e))?;
                 if r.status != 0 {
                     return Err(failure(slug, to.0, r.status, &to.1, r.tail, span));
                 }
@@ -131,18 +154,33 @@ impl Contexts {
             },
             Resolved::Group(cmds) => self.run_all(slug, cmds),
             Resolved::Breakpoint(message) if self.interactive => {
-                let text = format!("Breakpoint in {slug}{}", message.as_ref().map(|m| format!(": {m}")).unwrap_or_default());
-                match prompt::choose(&text, &[("c", "continue"), ("a", "abort the build")]).as_deref() {
+                let text = format!(
+                    "Breakpoint in {slug}{}",
+                    message
+                        .as_ref()
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
+                );
+                match prompt::choose(&text, &[("c", "continue"), ("a", "abort the build")])
+                    .as_deref()
+                {
                     Some("c") => Ok(()),
-                    _ => Err(Fail::Fatal(Error::Breakpoint(Box::new(Diagnostic::new(format!("aborted at a breakpoint in {slug}")))))),
+                    _ => Err(Fail::Fatal(Error::Breakpoint(Box::new(Diagnostic::new(
+                        format!("aborted at a breakpoint in {slug}"),
+                    ))))),
                 }
             }
             Resolved::Breakpoint(message) => Err(Fail::Fatal(Error::Breakpoint(Box::new(
                 Diagnostic::new(format!(
                     "breakpoint in {slug}{}",
-                    message.as_ref().map(|m| format!(": {m}")).unwrap_or_default()
+                    message
+                        .as_ref()
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
                 ))
-                .hint("without a terminal cairn stops at a breakpoint; remove it to build unattended"),
+                .hint(
+                    "without a terminal cairn stops at a breakpoint; remove it to build unattended",
+                ),
             )))),
             Resolved::ReloadContext(ctx) => {
                 self.get(*ctx).stop();
@@ -234,7 +272,14 @@ pub struct Engine<'a> {
 }
 
 impl<'a> Engine<'a> {
-    pub fn new(output: Arc<Output>, contexts: Contexts, db: &'a StateDb, run_id: i64, store: Option<Store<'a>>, settings: Settings) -> Engine<'a> {
+    pub fn new(
+        output: Arc<Output>,
+        contexts: Contexts,
+        db: &'a StateDb,
+        run_id: i64,
+        store: Option<Store<'a>>,
+        settings: Settings,
+    ) -> Engine<'a> {
         Engine {
             output,
             contexts,
@@ -261,7 +306,8 @@ impl<'a> Engine<'a> {
                     Action::UseCheckpoint => StepStatus::Cached,
                     _ => StepStatus::Skipped,
                 };
-                self.db.step_finished(self.run_id, seq, status, None, Some(action.short()))?;
+                self.db
+                    .step_finished(self.run_id, seq, status, None, Some(action.short()))?;
                 self.end_event(ms, action.short(), t);
                 continue;
             }
@@ -274,12 +320,19 @@ impl<'a> Engine<'a> {
 
     /// One microstep, with its journal, verification, state files, checkpoint and, on failure,
     /// atomic undo and the prompt. Some(outcome) ends the run early.
-    fn run_one(&mut self, plan: &Plan, ms: &PlannedMicrostep, t: Instant) -> Result<Option<Outcome>> {
+    fn run_one(
+        &mut self,
+        plan: &Plan,
+        ms: &PlannedMicrostep,
+        t: Instant,
+    ) -> Result<Option<Outcome>> {
         let seq = ms.index as i64;
         loop {
             if !ms.rollback.is_empty() && !self.journaled.contains(&ms.slug) {
-                let json = serde_json::to_string(&ms.rollback).map_err(|e| Error::Other(e.to_string()))?;
-                self.db.journal_append(self.run_id, &ms.slug, &ms.id, &json)?;
+                let json =
+                    serde_json::to_string(&ms.rollback).map_err(|e| Error::Other(e.to_string()))?;
+                self.db
+                    .journal_append(self.run_id, &ms.slug, &ms.id, &json)?;
                 self.journaled.push(ms.slug.clone());
             }
             self.db.step_started(self.run_id, seq, &ms.slug, &ms.id)?;
@@ -291,7 +344,13 @@ impl<'a> Engine<'a> {
                 .and_then(|()| self.record_state_files(ms));
             let error = match result {
                 Ok(()) => {
-                    self.db.step_finished(self.run_id, seq, StepStatus::Completed, Some(0), None)?;
+                    self.db.step_finished(
+                        self.run_id,
+                        seq,
+                        StepStatus::Completed,
+                        Some(0),
+                        None,
+                    )?;
                     self.maybe_checkpoint(plan, ms)?;
                     self.end_event(ms, "completed", t);
                     return Ok(None);
@@ -307,7 +366,8 @@ impl<'a> Engine<'a> {
             if ms.atomic {
                 detail = format!("{detail}; {}", self.undo(plan, ms));
             }
-            self.db.step_finished(self.run_id, seq, StepStatus::Failed, code, Some(&detail))?;
+            self.db
+                .step_finished(self.run_id, seq, StepStatus::Failed, code, Some(&detail))?;
             if self.settings.interactive {
                 eprint!("{}", error.render(self.output.color()));
                 match self.ask_after_failure(ms)? {
@@ -333,9 +393,16 @@ impl<'a> Engine<'a> {
             return Ok(());
         };
         if let Some(seq) = seq {
-            self.db.step_finished(self.run_id, seq, StepStatus::Interrupted, None, Some("interrupted by a signal"))?;
+            self.db.step_finished(
+                self.run_id,
+                seq,
+                StepStatus::Interrupted,
+                None,
+                Some("interrupted by a signal"),
+            )?;
         }
-        self.output.warning(format!("interrupted during {}", ms.slug));
+        self.output
+            .warning(format!("interrupted during {}", ms.slug));
         self.clean_after_failure(plan, ms);
         Err(Error::Interrupted {
             signal,
@@ -345,8 +412,11 @@ impl<'a> Engine<'a> {
 
     fn verify(&mut self, ms: &PlannedMicrostep) -> Result<()> {
         for check in &ms.verify {
-            let spool = tempfile::tempfile().map_err(|e| Error::io("cannot create a buffer", std::env::temp_dir(), e))?;
-            let copy = spool.try_clone().map_err(|e| Error::io("cannot create a buffer", std::env::temp_dir(), e))?;
+            let spool = tempfile::tempfile()
+                .map_err(|e| Error::io("cannot create a buffer", std::env::temp_dir(), e))?;
+            let copy = spool
+                .try_clone()
+                .map_err(|e| Error::io("cannot create a buffer", std::env::temp_dir(), e))?;
             let r = self
                 .contexts
                 .get(check.ctx)
@@ -396,11 +466,16 @@ impl<'a> Engine<'a> {
     /// it. Says which, for the record.
     fn undo(&mut self, plan: &Plan, ms: &PlannedMicrostep) -> String {
         if !ms.rollback.is_empty() {
-            self.output.message(format!(" --> Undoing {} with its rollback commands", ms.slug));
+            self.output.message(format!(
+                " --> Undoing {} with its rollback commands",
+                ms.slug
+            ));
             return match self.contexts.run_all(&ms.slug, &ms.rollback) {
                 Ok(()) => {
                     if let Ok(entries) = self.db.journal_pending()
-                        && let Some(e) = entries.iter().find(|e| e.slug == ms.slug && e.run_id == self.run_id)
+                        && let Some(e) = entries
+                            .iter()
+                            .find(|e| e.slug == ms.slug && e.run_id == self.run_id)
                     {
                         let _ = self.db.journal_mark_rolled_back(e.seq);
                     }
@@ -408,13 +483,15 @@ impl<'a> Engine<'a> {
                 }
                 Err(f) => {
                     let e: Error = f.into();
-                    self.output.warning(format!("rollback of {} failed: {e}", ms.slug));
+                    self.output
+                        .warning(format!("rollback of {} failed: {e}", ms.slug));
                     format!("atomic: its rollback commands failed: {e}")
                 }
             };
         }
         let Some(store) = self.store.as_ref() else {
-            return "atomic: nothing to undo with (no rollback commands, no checkpoint driver)".into();
+            return "atomic: nothing to undo with (no rollback commands, no checkpoint driver)"
+                .into();
         };
         let previous = plan.microsteps[..ms.index]
             .iter()
@@ -423,8 +500,15 @@ impl<'a> Engine<'a> {
         match previous {
             None => "atomic: nothing to undo with (no checkpoint before it)".into(),
             Some(prev) => match store.apply(&mut self.contexts, prev, &self.output) {
-                Ok(()) => format!("atomic: undone by applying checkpoint {} ({})", crate::checkpoint_id::short(&prev.id), prev.slug),
-                Err(e) => format!("atomic: applying checkpoint {} failed: {e}", crate::checkpoint_id::short(&prev.id)),
+                Ok(()) => format!(
+                    "atomic: undone by applying checkpoint {} ({})",
+                    crate::checkpoint_id::short(&prev.id),
+                    prev.slug
+                ),
+                Err(e) => format!(
+                    "atomic: applying checkpoint {} failed: {e}",
+                    crate::checkpoint_id::short(&prev.id)
+                ),
             },
         }
     }
@@ -448,8 +532,13 @@ impl<'a> Engine<'a> {
                 Some("s") => {
                     let ctx = failing_context(ms);
                     let cmd = self.contexts.get(ctx).interactive_command();
-                    eprintln!("Opening `{cmd}` in the {ctx} context; exit the shell to come back here.");
-                    let _ = duct::cmd!("bash", "-c", &cmd).dir(&self.contexts.dir).unchecked().run();
+                    eprintln!(
+                        "Opening `{cmd}` in the {ctx} context; exit the shell to come back here."
+                    );
+                    let _ = duct::cmd!("bash", "-c", &cmd)
+                        .dir(&self.contexts.dir)
+                        .unchecked()
+                        .run();
                 }
                 _ => return Ok(Choice::Abort),
             }
@@ -488,11 +577,13 @@ impl<'a> Engine<'a> {
             })
             .collect();
         for ms in pending {
-            self.output.message(format!(" --> Cleaning after failure: {}", ms.slug));
+            self.output
+                .message(format!(" --> Cleaning after failure: {}", ms.slug));
             for cmd in &ms.commands {
                 if let Err(fail) = self.contexts.run(&ms.slug, cmd) {
                     let e: Error = fail.into();
-                    self.output.warning(format!("clean hook {} failed: {e}", ms.slug));
+                    self.output
+                        .warning(format!("clean hook {} failed: {e}", ms.slug));
                 }
             }
         }

@@ -41,15 +41,21 @@ pub fn driver_of(plan: &Plan) -> Result<Option<BoundDriver>> {
 pub fn require_driver(plan: &Plan) -> Result<BoundDriver> {
     driver_of(plan)?.ok_or_else(|| {
         Error::checkpoint(
-            Diagnostic::new(format!("recipe {} names no checkpoint driver", plan.recipe.path.display()))
-                .hint("add `checkpoint: copy` (or hardlink, reflink, ...) to the recipe"),
+            Diagnostic::new(format!(
+                "recipe {} names no checkpoint driver",
+                plan.recipe.path.display()
+            ))
+            .hint("add `checkpoint: copy` (or hardlink, reflink, ...) to the recipe"),
         )
     })
 }
 
 /// Whether a microstep's state is saved after it runs, by its own policy.
 pub fn checkpointable(ms: &PlannedMicrostep) -> bool {
-    matches!(ms.on_checkpoint, OnCheckpoint::UseCache | OnCheckpoint::Only)
+    matches!(
+        ms.on_checkpoint,
+        OnCheckpoint::UseCache | OnCheckpoint::Only
+    )
 }
 
 pub struct Store<'a> {
@@ -62,7 +68,12 @@ pub struct Store<'a> {
 impl<'a> Store<'a> {
     /// Lists what exists, first deleting any checkpoint whose creation was interrupted: such a
     /// checkpoint is never applied.
-    pub fn open(driver: BoundDriver, db: &'a StateDb, contexts: &mut Contexts, output: &Output) -> Result<Store<'a>> {
+    pub fn open(
+        driver: BoundDriver,
+        db: &'a StateDb,
+        contexts: &mut Contexts,
+        output: &Output,
+    ) -> Result<Store<'a>> {
         driver.enabled(contexts)?;
         // A driver without `delete` cannot remove a half-made checkpoint: its record stays
         // unfinished, and the ID is left out of what exists until a create of it succeeds.
@@ -86,8 +97,16 @@ impl<'a> Store<'a> {
                 unfinished.push(rec.id);
             }
         }
-        let existing = driver.list(contexts)?.into_iter().filter(|id| !unfinished.contains(id)).collect();
-        Ok(Store { driver, db, existing })
+        let existing = driver
+            .list(contexts)?
+            .into_iter()
+            .filter(|id| !unfinished.contains(id))
+            .collect();
+        Ok(Store {
+            driver,
+            db,
+            existing,
+        })
     }
 
     pub fn exists(&self, id: &str) -> bool {
@@ -107,10 +126,16 @@ impl<'a> Store<'a> {
     /// Resolves `-F`: an ID prefix (4+ chars), a slug, or `last`, to the microstep to resume after.
     pub fn resolve(&self, plan: &Plan, wanted: &str) -> Result<usize> {
         if wanted == "last" {
-            return self.newest_valid(plan).ok_or_else(|| self.unknown(plan, wanted, "no checkpoint of this recipe exists"));
+            return self
+                .newest_valid(plan)
+                .ok_or_else(|| self.unknown(plan, wanted, "no checkpoint of this recipe exists"));
         }
         if wanted.len() >= 4 && wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let matches: Vec<&String> = self.existing.iter().filter(|e| e.starts_with(wanted)).collect();
+            let matches: Vec<&String> = self
+                .existing
+                .iter()
+                .filter(|e| e.starts_with(wanted))
+                .collect();
             match matches.as_slice() {
                 [] => {}
                 [one] => {
@@ -124,8 +149,11 @@ impl<'a> Store<'a> {
                 many => {
                     let list: Vec<String> = many.iter().map(|m| short(m).to_string()).collect();
                     return Err(Error::checkpoint(
-                        Diagnostic::new(format!("checkpoint prefix `{wanted}` is ambiguous: it matches {}", list.join(", ")))
-                            .hint("give more characters of the ID"),
+                        Diagnostic::new(format!(
+                            "checkpoint prefix `{wanted}` is ambiguous: it matches {}",
+                            list.join(", ")
+                        ))
+                        .hint("give more characters of the ID"),
                     ));
                 }
             }
@@ -134,7 +162,11 @@ impl<'a> Store<'a> {
             if self.exists(&ms.id) {
                 return Ok(ms.index);
             }
-            return Err(self.unknown(plan, wanted, &format!("microstep {wanted} has no valid checkpoint")));
+            return Err(self.unknown(
+                plan,
+                wanted,
+                &format!("microstep {wanted} has no valid checkpoint"),
+            ));
         }
         Err(self.unknown(plan, wanted, &format!("no checkpoint matches `{wanted}`")))
     }
@@ -155,7 +187,12 @@ impl<'a> Store<'a> {
         Error::checkpoint(d.hint("give an ID prefix of 4+ characters, a slug, or `last`"))
     }
 
-    pub fn apply(&self, contexts: &mut Contexts, ms: &PlannedMicrostep, output: &Output) -> Result<()> {
+    pub fn apply(
+        &self,
+        contexts: &mut Contexts,
+        ms: &PlannedMicrostep,
+        output: &Output,
+    ) -> Result<()> {
         output.emit(Event::CheckpointApplied {
             slug: ms.slug.clone(),
             id: ms.id.clone(),
@@ -168,7 +205,13 @@ impl<'a> Store<'a> {
 
     /// Creates the checkpoint after `ms`. The database marks it unfinished first, so a crash
     /// mid-create leaves a record that the next start cleans up.
-    pub fn create(&mut self, contexts: &mut Contexts, plan: &Plan, ms: &PlannedMicrostep, output: &Output) -> Result<()> {
+    pub fn create(
+        &mut self,
+        contexts: &mut Contexts,
+        plan: &Plan,
+        ms: &PlannedMicrostep,
+        output: &Output,
+    ) -> Result<()> {
         let started = Instant::now();
         if self.exists(&ms.id) && self.driver.driver.has(Op::Delete) {
             self.driver.run(contexts, Op::Delete, &ms.id)?;
@@ -185,7 +228,8 @@ impl<'a> Store<'a> {
             driver: self.driver.name().to_string(),
             created_at: now(),
             duration: None,
-            manifest: serde_json::to_string(&ms.manifest).map_err(|e| Error::Other(e.to_string()))?,
+            manifest: serde_json::to_string(&ms.manifest)
+                .map_err(|e| Error::Other(e.to_string()))?,
             ready: false,
         })?;
         self.driver.run(contexts, Op::Create, &ms.id)?;
@@ -249,8 +293,11 @@ pub fn listing(plan: &Plan, existing: &[String], db: &StateDb) -> Result<Vec<Lis
         ));
     }
     rows.sort_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then(a.1.created_at.partial_cmp(&b.1.created_at).unwrap_or(std::cmp::Ordering::Equal))
+        a.0.cmp(&b.0).then(
+            a.1.created_at
+                .partial_cmp(&b.1.created_at)
+                .unwrap_or(std::cmp::Ordering::Equal),
+        )
     });
     Ok(rows.into_iter().map(|(_, l)| l).collect())
 }
@@ -260,7 +307,12 @@ pub fn format_time(t: f64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Days since 1970-01-01 to a (year, month, day) in the proleptic Gregorian calendar.
@@ -291,14 +343,19 @@ pub fn print_listing(recipe: &str, rows: &[Listed], json: bool) {
         return;
     }
     println!("The following checkpoints are available for the recipe '{recipe}':");
-    println!("{:<12} | {:<19} | {:>8} | {:<5} | STEP", "ID", "CREATED", "DURATION", "STATE");
+    println!(
+        "{:<12} | {:<19} | {:>8} | {:<5} | STEP",
+        "ID", "CREATED", "DURATION", "STATE"
+    );
     println!("{}", "-".repeat(80));
     for r in rows {
         println!(
             "{:<12} | {:<19} | {:>8} | {:<5} | {}",
             short(&r.id),
             r.created_at.map(format_time).unwrap_or_else(|| "?".into()),
-            r.duration.map(|d| format!("{d:.2}s")).unwrap_or_else(|| "?".into()),
+            r.duration
+                .map(|d| format!("{d:.2}s"))
+                .unwrap_or_else(|| "?".into()),
             if r.valid { "valid" } else { "stale" },
             r.slug
         );

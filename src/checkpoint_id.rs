@@ -97,7 +97,8 @@ mod tests {
         std::fs::write(dir.path().join("a"), "2").unwrap();
         let d2 = hash_path(dir.path()).unwrap();
         assert_ne!(d1, d2);
-        std::fs::set_permissions(dir.path().join("a"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(dir.path().join("a"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
         assert_ne!(hash_path(dir.path()).unwrap(), d2);
         let missing = hash_path(&dir.path().join("nope")).unwrap();
         assert_ne!(missing, d1);

@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "cairn", version, about = "Build appliances, root filesystems and images in checkpointed steps")]
+#[command(
+    name = "cairn",
+    version,
+    about = "Build appliances, root filesystems and images in checkpointed steps"
+)]
 pub struct Cli {
     /// Never colour the output (also: NO_COLOR, or output that is not a terminal)
     #[arg(long, global = true)]
@@ -135,7 +139,12 @@ pub enum Command {
         #[command(flatten)]
         recipe: RecipeArgs,
         /// Roll back everything after this microstep (slug or ID prefix)
-        #[arg(long, value_name = "ID|SLUG", conflicts_with = "full", required_unless_present = "full")]
+        #[arg(
+            long,
+            value_name = "ID|SLUG",
+            conflicts_with = "full",
+            required_unless_present = "full"
+        )]
         to: Option<String>,
         /// Roll back every journaled microstep
         #[arg(long)]

@@ -76,7 +76,13 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(ctx: Ctx, spec: ContextSpec, default_dir: PathBuf, errexit: bool, output: Arc<Output>) -> Context {
+    pub fn new(
+        ctx: Ctx,
+        spec: ContextSpec,
+        default_dir: PathBuf,
+        errexit: bool,
+        output: Arc<Output>,
+    ) -> Context {
         Context {
             ctx,
             spec,
@@ -160,11 +166,12 @@ impl Context {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = exec::spawn_in_group(&mut command).map_err(|source| ContextError::Spawn {
-            ctx: self.ctx,
-            cmd: cmd.clone(),
-            source,
-        })?;
+        let mut child =
+            exec::spawn_in_group(&mut command).map_err(|source| ContextError::Spawn {
+                ctx: self.ctx,
+                cmd: cmd.clone(),
+                source,
+            })?;
         let marker = format!("__CAIRN_END_{}__", exec::nonce());
         let sink = Arc::new(Mutex::new(Sink::Lines));
         let tail = Arc::new(Mutex::new(VecDeque::new()));
@@ -208,18 +215,30 @@ impl Context {
         if r.status != 0 {
             let tail = r.tail;
             self.stop();
-            return Err(ContextError::Died { ctx: self.ctx, cmd, tail });
+            return Err(ContextError::Died {
+                ctx: self.ctx,
+                cmd,
+                tail,
+            });
         }
         Ok(())
     }
 
-    fn exchange(&mut self, cmd: &str, sink: Sink, data: Option<File>) -> Result<CommandResult, ContextError> {
+    fn exchange(
+        &mut self,
+        cmd: &str,
+        sink: Sink,
+        data: Option<File>,
+    ) -> Result<CommandResult, ContextError> {
         self.ensure_started()?;
         let ctx = self.ctx;
         let errexit = self.errexit;
         let start_cmd = self.start_command();
         let Some(shell) = self.shell.as_mut() else {
-            return Err(ContextError::Io { ctx, message: "not started".into() });
+            return Err(ContextError::Io {
+                ctx,
+                message: "not started".into(),
+            });
         };
         if let Ok(mut t) = shell.tail.lock() {
             t.clear();
@@ -227,7 +246,9 @@ impl Context {
         if let Ok(mut s) = shell.sink.lock() {
             *s = sink;
         }
-        let data_len = data.as_ref().map(|f| f.metadata().map(|m| m.len()).unwrap_or(0));
+        let data_len = data
+            .as_ref()
+            .map(|f| f.metadata().map(|m| m.len()).unwrap_or(0));
         let frame = frame(cmd, &shell.marker, errexit, data_len);
         let write = || -> std::io::Result<()> {
             shell.stdin.write_all(frame.as_bytes())?;
@@ -261,7 +282,11 @@ impl Context {
             .unwrap_or_default();
         if died {
             self.stop();
-            return Err(ContextError::Died { ctx, cmd: start_cmd, tail });
+            return Err(ContextError::Died {
+                ctx,
+                cmd: start_cmd,
+                tail,
+            });
         }
         Ok(CommandResult {
             status: status.unwrap_or(255),
@@ -287,7 +312,11 @@ pub fn quote(s: &str) -> String {
 /// closed, so a daemon it starts cannot hold the report open. Nothing here needs /dev/null or
 /// /dev/fd, which a bare chroot lacks.
 fn frame(cmd: &str, marker: &str, errexit: bool, data_len: Option<u64>) -> String {
-    let opts = if errexit { "set -e -o pipefail" } else { "set -o pipefail" };
+    let opts = if errexit {
+        "set -e -o pipefail"
+    } else {
+        "set -o pipefail"
+    };
     let input = match data_len {
         Some(n) => format!("head -c {n}"),
         None => ":".to_string(),

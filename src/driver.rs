@@ -101,7 +101,9 @@ impl Driver {
                 "description" => driver.description = Some(v.str("`description`")?.to_string()),
                 "requires" => {
                     for r in v.seq("`requires`")? {
-                        driver.requires.push(r.str("a required program")?.to_string());
+                        driver
+                            .requires
+                            .push(r.str("a required program")?.to_string());
                     }
                 }
                 "variables" => {
@@ -117,15 +119,23 @@ impl Driver {
                         known.extend(OTHER_KEYS);
                         return Err(unknown(&k.span, "driver operation", op, &known).into());
                     };
-                    driver.ops.insert(op, parse_commands(v.seq(&format!("operation `{op}`"))?)?);
+                    driver
+                        .ops
+                        .insert(op, parse_commands(v.seq(&format!("operation `{op}`"))?)?);
                 }
             }
         }
         for op in Op::REQUIRED {
             if !driver.ops.contains_key(&op) {
-                return Err(Diagnostic::at(&Span::new(&root.span.file, 1, 1, 1), format!("driver has no `{op}` operation"))
-                    .hint(format!("every driver needs {}", Op::REQUIRED.map(|o| format!("`{o}`")).join(", ")))
-                    .into());
+                return Err(Diagnostic::at(
+                    &Span::new(&root.span.file, 1, 1, 1),
+                    format!("driver has no `{op}` operation"),
+                )
+                .hint(format!(
+                    "every driver needs {}",
+                    Op::REQUIRED.map(|o| format!("`{o}`")).join(", ")
+                ))
+                .into());
             }
         }
         Ok(driver)
@@ -179,9 +189,17 @@ pub fn find(spec: &Text, recipe_dirs: &[PathBuf]) -> Result<PathBuf> {
         if path.is_file() {
             return Ok(path);
         }
-        return Err(Diagnostic::at(&spec.span, format!("driver file {} not found", path.display())).into());
+        return Err(Diagnostic::at(
+            &spec.span,
+            format!("driver file {} not found", path.display()),
+        )
+        .into());
     }
-    let file = if name.ends_with(".yaml") { name.to_string() } else { format!("{name}.yaml") };
+    let file = if name.ends_with(".yaml") {
+        name.to_string()
+    } else {
+        format!("{name}.yaml")
+    };
     let dirs = search_dirs(recipe_dirs);
     for d in &dirs {
         let p = d.join(&file);
@@ -189,7 +207,10 @@ pub fn find(spec: &Text, recipe_dirs: &[PathBuf]) -> Result<PathBuf> {
             return Ok(p);
         }
     }
-    let searched: Vec<String> = dirs.iter().map(|d| d.join(&file).display().to_string()).collect();
+    let searched: Vec<String> = dirs
+        .iter()
+        .map(|d| d.join(&file).display().to_string())
+        .collect();
     Err(Diagnostic::at(&spec.span, format!("checkpoint driver `{name}` not found"))
         .note(format!("searched:\n{}", searched.join("\n")))
         .hint("shipped drivers: copy, hardlink, reflink; or write drivers/<name>.yaml next to the recipe")
@@ -237,8 +258,16 @@ impl BoundDriver {
             return Ok(Vec::new());
         };
         let mut scope = self.scope.clone();
-        let name = if op == Op::Mutate { "check_round" } else { "checkpoint_id" };
-        scope.set(name, Text::new(checkpoint_id, Span::synthetic("checkpoint")), Origin::Builtin);
+        let name = if op == Op::Mutate {
+            "check_round"
+        } else {
+            "checkpoint_id"
+        };
+        scope.set(
+            name,
+            Text::new(checkpoint_id, Span::synthetic("checkpoint")),
+            Origin::Builtin,
+        );
         let r = Resolver::new(&scope, &self.renderer);
         resolve_commands(&r, cmds, Mode::Run)
     }
@@ -253,7 +282,9 @@ impl BoundDriver {
     pub fn run(&self, contexts: &mut Contexts, op: Op, checkpoint_id: &str) -> Result<()> {
         let cmds = self.commands(op, checkpoint_id)?;
         let label = format!("driver {} ({op})", self.driver.name);
-        contexts.run_all(&label, &cmds).map_err(|f| self.failed(op, f))
+        contexts
+            .run_all(&label, &cmds)
+            .map_err(|f| self.failed(op, f))
     }
 
     fn failed(&self, op: Op, f: Fail) -> Error {
@@ -279,15 +310,23 @@ impl BoundDriver {
         for r in &self.driver.requires {
             if which(r).is_none() {
                 return Err(Error::checkpoint(
-                    Diagnostic::new(format!("checkpoint driver `{}` needs `{r}`, which is not installed", self.driver.name))
-                        .hint(format!("install {r}, or choose another driver with `checkpoint:`")),
+                    Diagnostic::new(format!(
+                        "checkpoint driver `{}` needs `{r}`, which is not installed",
+                        self.driver.name
+                    ))
+                    .hint(format!(
+                        "install {r}, or choose another driver with `checkpoint:`"
+                    )),
                 ));
             }
         }
         if self.driver.has(Op::Enabled) {
             self.run(contexts, Op::Enabled, "").map_err(|e| match e {
                 Error::Checkpoint(mut d) => {
-                    d.message = format!("checkpoint driver `{}` cannot work here: its `enabled` check failed", self.driver.name);
+                    d.message = format!(
+                        "checkpoint driver `{}` cannot work here: its `enabled` check failed",
+                        self.driver.name
+                    );
                     Error::Checkpoint(d)
                 }
                 other => other,
@@ -299,7 +338,12 @@ impl BoundDriver {
     /// The IDs the driver says exist: every line of `list` output that is a hex ID.
     pub fn list(&self, contexts: &mut Contexts) -> Result<Vec<String>> {
         let text = self.capture(contexts, Op::List, "")?;
-        Ok(text.lines().map(str::trim).filter(|l| is_id(l)).map(str::to_string).collect())
+        Ok(text
+            .lines()
+            .map(str::trim)
+            .filter(|l| is_id(l))
+            .map(str::to_string)
+            .collect())
     }
 
     /// Runs an operation made of exec commands and returns their standard output.
@@ -308,10 +352,17 @@ impl BoundDriver {
         let mut out = String::new();
         for cmd in &cmds {
             let Resolved::Exec { ctx, cmd, span } = cmd else {
-                return Err(Diagnostic::new(format!("driver `{}`: `{op}` must be exec commands", self.driver.name)).into());
+                return Err(Diagnostic::new(format!(
+                    "driver `{}`: `{op}` must be exec commands",
+                    self.driver.name
+                ))
+                .into());
             };
-            let spool = tempfile::tempfile().map_err(|e| Error::io("cannot create a buffer", std::env::temp_dir(), e))?;
-            let copy = spool.try_clone().map_err(|e| Error::io("cannot create a buffer", std::env::temp_dir(), e))?;
+            let spool = tempfile::tempfile()
+                .map_err(|e| Error::io("cannot create a buffer", std::env::temp_dir(), e))?;
+            let copy = spool
+                .try_clone()
+                .map_err(|e| Error::io("cannot create a buffer", std::env::temp_dir(), e))?;
             let r = contexts
                 .get(*ctx)
                 .capture(cmd, copy)
@@ -357,7 +408,9 @@ fn read_all(mut f: std::fs::File) -> Result<String> {
 }
 
 pub fn is_id(s: &str) -> bool {
-    (12..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    (12..=40).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 pub fn which(program: &str) -> Option<PathBuf> {

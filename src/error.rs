@@ -60,7 +60,11 @@ impl Diagnostic {
 
     fn render(&self, out: &mut String, color: bool) {
         let paint = |s: &str, f: fn(&str) -> colored::ColoredString| {
-            if color { f(s).to_string() } else { s.to_string() }
+            if color {
+                f(s).to_string()
+            } else {
+                s.to_string()
+            }
         };
         let _ = writeln!(
             out,
@@ -84,11 +88,7 @@ impl Diagnostic {
                         .map(|c| if c == '\t' { '\t' } else { ' ' })
                         .collect();
                     let carets = "^".repeat(span.len.max(1));
-                    let _ = writeln!(
-                        out,
-                        "{pad} | {lead}{}",
-                        paint(&carets, |s| s.red().bold())
-                    );
+                    let _ = writeln!(out, "{pad} | {lead}{}", paint(&carets, |s| s.red().bold()));
                 }
             }
         }
@@ -175,9 +175,7 @@ impl Error {
             | Error::Breakpoint(_)
             | Error::Verify(_)
             | Error::Io { .. }
-            | Error::Other(_) => {
-                exit::COMMAND_FAILED
-            }
+            | Error::Other(_) => exit::COMMAND_FAILED,
             Error::Checkpoint(_) | Error::State(_) => exit::CHECKPOINT,
             Error::Locked(_) => exit::LOCKED,
             Error::Interrupted { signal, .. } => 128 + signal,
@@ -191,9 +189,7 @@ impl Error {
             | Error::Checkpoint(d)
             | Error::Locked(d)
             | Error::Breakpoint(d)
-            | Error::Verify(d) => {
-                d.render(&mut out, color)
-            }
+            | Error::Verify(d) => d.render(&mut out, color),
             Error::CommandFailed(f) => {
                 let mut d = Diagnostic::new(format!(
                     "microstep {} failed: command in context `{}` exited with status {}",
@@ -201,12 +197,11 @@ impl Error {
                 ));
                 d.span = f.span.clone();
                 let cmd: Vec<String> = f.command.lines().map(|l| format!("> {l}")).collect();
-                d.notes.push(format!("the command was:\n{}", cmd.join("\n")));
+                d.notes
+                    .push(format!("the command was:\n{}", cmd.join("\n")));
                 if !f.tail.is_empty() {
-                    d.notes.push(format!(
-                        "its last lines of output:\n{}",
-                        f.tail.join("\n")
-                    ));
+                    d.notes
+                        .push(format!("its last lines of output:\n{}", f.tail.join("\n")));
                 }
                 d.render(&mut out, color);
             }

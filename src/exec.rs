@@ -15,13 +15,19 @@ static GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
 pub fn spawn_in_group(cmd: &mut Command) -> std::io::Result<Child> {
     let child = cmd.process_group(0).spawn()?;
-    GROUPS.lock().unwrap_or_else(|p| p.into_inner()).push(child.id() as i32);
+    GROUPS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(child.id() as i32);
     Ok(child)
 }
 
 /// Forgets a group once its leader has been reaped.
 pub fn forget_group(pgid: i32) {
-    GROUPS.lock().unwrap_or_else(|p| p.into_inner()).retain(|g| *g != pgid);
+    GROUPS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|g| *g != pgid);
 }
 
 pub fn signal_all(signal: Signal) {

@@ -46,15 +46,27 @@ pub fn run(cli: cli::Cli) -> Result<()> {
             dry_run,
         } => cmd::rollback::run(&recipe, to.as_deref(), dry_run, color),
         Command::Info { recipe } => cmd::info::run(&recipe),
-        Command::Plan { recipe, explain, json } => cmd::plan::run(&recipe, explain, json),
-        Command::Checkpoints { recipe, prune, json } => cmd::checkpoints::run(&recipe, prune, json, color),
+        Command::Plan {
+            recipe,
+            explain,
+            json,
+        } => cmd::plan::run(&recipe, explain, json),
+        Command::Checkpoints {
+            recipe,
+            prune,
+            json,
+        } => cmd::checkpoints::run(&recipe, prune, json, color),
         Command::Clear { recipe } => cmd::clear::run(&recipe, color),
         Command::Driver(cli::DriverCommand::List) => cmd::driver::list(color),
-        Command::Driver(cli::DriverCommand::Check { file, target, globals }) => {
-            cmd::driver::check(&file, target.as_deref(), &globals, color)
-        }
-        Command::QemuMonitor { socket, command, timeout } => {
-            cmd::qemu_monitor::run(&socket, &command, std::time::Duration::from_secs(timeout))
-        }
+        Command::Driver(cli::DriverCommand::Check {
+            file,
+            target,
+            globals,
+        }) => cmd::driver::check(&file, target.as_deref(), &globals, color),
+        Command::QemuMonitor {
+            socket,
+            command,
+            timeout,
+        } => cmd::qemu_monitor::run(&socket, &command, std::time::Duration::from_secs(timeout)),
     }
 }

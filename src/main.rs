@@ -4,7 +4,8 @@ use clap::Parser;
 
 fn main() {
     let cli = cairn::cli::Cli::parse();
-    let color = !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
+    let color =
+        !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
     colored::control::set_override(color);
     let code = match cairn::run(cli) {
         Ok(()) => 0,

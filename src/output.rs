@@ -139,19 +139,34 @@ impl Output {
     }
 
     fn paint(&self, s: &str, f: impl Fn(&str) -> colored::ColoredString) -> String {
-        if self.color { f(s).to_string() } else { s.to_string() }
+        if self.color {
+            f(s).to_string()
+        } else {
+            s.to_string()
+        }
     }
 
     fn human(&self, out: &mut impl Write, event: &Event) -> std::io::Result<()> {
         match event {
             Event::RunStart { .. } => Ok(()),
             Event::MicrostepStart {
-                order, slug, action, ..
+                order,
+                slug,
+                action,
+                ..
             } => {
-                writeln!(out, "{}", self.paint(&format!("Step {order} : {slug}"), |s| s.bold()))?;
+                writeln!(
+                    out,
+                    "{}",
+                    self.paint(&format!("Step {order} : {slug}"), |s| s.bold())
+                )?;
                 writeln!(out, " --> {action}")
             }
-            Event::Output { context, stream, line } => {
+            Event::Output {
+                context,
+                stream,
+                line,
+            } => {
                 let prefix = format!("[{context}]");
                 let prefix = match stream {
                     Stream::Stdout => self.paint(&prefix, |s| s.dimmed()),
@@ -159,7 +174,12 @@ impl Output {
                 };
                 writeln!(out, "{prefix} {line}")
             }
-            Event::MicrostepEnd { step, duration, status, .. } => {
+            Event::MicrostepEnd {
+                step,
+                duration,
+                status,
+                ..
+            } => {
                 if status == "failed" {
                     Ok(())
                 } else {
@@ -177,10 +197,24 @@ impl Output {
                 self.paint(crate::checkpoint_id::short(id), |s| s.cyan())
             ),
             Event::Message { text } => writeln!(out, "{text}"),
-            Event::Warning { text } => writeln!(out, "{} {text}", self.paint("warning:", |s| s.yellow().bold())),
-            Event::RunEnd { recipe, status, duration } => {
+            Event::Warning { text } => writeln!(
+                out,
+                "{} {text}",
+                self.paint("warning:", |s| s.yellow().bold())
+            ),
+            Event::RunEnd {
+                recipe,
+                status,
+                duration,
+            } => {
                 if status == "succeeded" {
-                    writeln!(out, "{}", self.paint(&format!("Successfully built '{recipe}'"), |s| s.green().bold()))?;
+                    writeln!(
+                        out,
+                        "{}",
+                        self.paint(&format!("Successfully built '{recipe}'"), |s| s
+                            .green()
+                            .bold())
+                    )?;
                 }
                 writeln!(out, "Total duration : {} secs", secs(*duration))
             }

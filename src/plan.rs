@@ -126,9 +126,13 @@ pub fn plan(recipe: Recipe, opts: &PlanOptions<'_>) -> Result<Plan> {
         let mut spec = ContextSpec::default();
         if let Some(g) = recipe.globals.get(&key) {
             let GlobalValue::Map(map) = &g.value else {
-                return Err(Diagnostic::at(&g.span, format!("`{key}` must be a mapping"))
-                    .hint(format!("{key}: {{ cmd: \"chroot {{{{rootfs}}}} bash\", workdir: / }}"))
-                    .into());
+                return Err(
+                    Diagnostic::at(&g.span, format!("`{key}` must be a mapping"))
+                        .hint(format!(
+                            "{key}: {{ cmd: \"chroot {{{{rootfs}}}} bash\", workdir: / }}"
+                        ))
+                        .into(),
+                );
             };
             for (k, v) in map {
                 let value = resolver.render(v, Mode::Run)?;
@@ -174,18 +178,45 @@ pub fn plan(recipe: Recipe, opts: &PlanOptions<'_>) -> Result<Plan> {
 }
 
 fn builtin(scope: &mut Scope, name: &str, value: String) {
-    scope.set(name, Text::new(value, Span::synthetic("built-in")), Origin::Builtin);
+    scope.set(
+        name,
+        Text::new(value, Span::synthetic("built-in")),
+        Origin::Builtin,
+    );
 }
 
 fn global_scope(recipe: &Recipe, opts: &PlanOptions<'_>) -> Result<Scope> {
     let mut scope = Scope::default();
     let recipe_dir = recipe.path.parent().unwrap_or(Path::new("."));
     builtin(&mut scope, "recipe_name", recipe.name.clone());
-    builtin(&mut scope, "recipe_dir", absolute(recipe_dir).display().to_string());
-    builtin(&mut scope, "build_dir", absolute(opts.build_dir).display().to_string());
-    builtin(&mut scope, "checkpointing_enabled", opts.checkpointing.to_string());
-    builtin(&mut scope, "cairn_version", env!("CARGO_PKG_VERSION").to_string());
-    builtin(&mut scope, "cairn_exe", std::env::current_exe().unwrap_or_else(|_| "cairn".into()).display().to_string());
+    builtin(
+        &mut scope,
+        "recipe_dir",
+        absolute(recipe_dir).display().to_string(),
+    );
+    builtin(
+        &mut scope,
+        "build_dir",
+        absolute(opts.build_dir).display().to_string(),
+    );
+    builtin(
+        &mut scope,
+        "checkpointing_enabled",
+        opts.checkpointing.to_string(),
+    );
+    builtin(
+        &mut scope,
+        "cairn_version",
+        env!("CARGO_PKG_VERSION").to_string(),
+    );
+    builtin(
+        &mut scope,
+        "cairn_exe",
+        std::env::current_exe()
+            .unwrap_or_else(|_| "cairn".into())
+            .display()
+            .to_string(),
+    );
     scope.mark_volatile("recipe_dir");
     scope.mark_volatile("build_dir");
     scope.mark_volatile("cairn_exe");
@@ -195,14 +226,20 @@ fn global_scope(recipe: &Recipe, opts: &PlanOptions<'_>) -> Result<Scope> {
         }
     }
     for (name, value) in opts.cli_globals {
-        scope.set(name, Text::new(value.clone(), Span::synthetic("command line")), Origin::CommandLine);
+        scope.set(
+            name,
+            Text::new(value.clone(), Span::synthetic("command line")),
+            Origin::CommandLine,
+        );
     }
     if let Some(g) = recipe.globals.get("volatile") {
         let names: Vec<&Text> = match &g.value {
             GlobalValue::List(l) => l.iter().collect(),
             GlobalValue::Text(t) => vec![t],
             GlobalValue::Map(_) => {
-                return Err(Diagnostic::at(&g.span, "`volatile` must be a list of variable names").into());
+                return Err(
+                    Diagnostic::at(&g.span, "`volatile` must be a list of variable names").into(),
+                );
             }
         };
         for n in names {
@@ -216,7 +253,9 @@ pub fn absolute(path: &Path) -> PathBuf {
     if path.is_absolute() {
         path.to_path_buf()
     } else {
-        std::env::current_dir().map(|d| d.join(path)).unwrap_or_else(|_| path.to_path_buf())
+        std::env::current_dir()
+            .map(|d| d.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
     }
 }
 
@@ -232,27 +271,51 @@ impl Planner<'_> {
     fn section(&mut self, section: &Section) -> Result<()> {
         let init_step = format!("_init_{}", section.name);
         for hook in &section.init {
-            self.microstep(&section.name, &init_step, &hook.vars, &hook.microstep, Some(HookKind::SectionInit))?;
+            self.microstep(
+                &section.name,
+                &init_step,
+                &hook.vars,
+                &hook.microstep,
+                Some(HookKind::SectionInit),
+            )?;
         }
         for step in &section.steps {
             self.step(&section.name, step)?;
         }
         let clean_step = format!("_clean_{}", section.name);
         for hook in &section.clean {
-            self.microstep(&section.name, &clean_step, &hook.vars, &hook.microstep, Some(HookKind::SectionClean))?;
+            self.microstep(
+                &section.name,
+                &clean_step,
+                &hook.vars,
+                &hook.microstep,
+                Some(HookKind::SectionClean),
+            )?;
         }
         Ok(())
     }
 
     fn step(&mut self, section: &str, step: &Step) -> Result<()> {
         for ms in &step.init {
-            self.microstep(section, &step.name, &step.vars, ms, Some(HookKind::StepInit))?;
+            self.microstep(
+                section,
+                &step.name,
+                &step.vars,
+                ms,
+                Some(HookKind::StepInit),
+            )?;
         }
         for ms in &step.microsteps {
             self.microstep(section, &step.name, &step.vars, ms, None)?;
         }
         for ms in &step.clean {
-            self.microstep(section, &step.name, &step.vars, ms, Some(HookKind::StepClean))?;
+            self.microstep(
+                section,
+                &step.name,
+                &step.vars,
+                ms,
+                Some(HookKind::StepClean),
+            )?;
         }
         Ok(())
     }
@@ -309,14 +372,19 @@ impl Planner<'_> {
             let shown = r.render(input, Mode::Hash)?;
             let path = self.recipe_dir.join(r.render(input, Mode::Run)?);
             let digest = checkpoint_id::hash_path(&path).map_err(|e| {
-                Error::from(Diagnostic::at(&input.span, format!("cannot read input {}: {e}", path.display())))
+                Error::from(Diagnostic::at(
+                    &input.span,
+                    format!("cannot read input {}: {e}", path.display()),
+                ))
             })?;
             inputs.insert(shown, digest);
         }
         let vars_used = r.take_used();
 
-        let commands_json = serde_json::to_string(&hashed).map_err(|e| Error::Other(e.to_string()))?;
-        let inputs_json = serde_json::to_string(&inputs).map_err(|e| Error::Other(e.to_string()))?;
+        let commands_json =
+            serde_json::to_string(&hashed).map_err(|e| Error::Other(e.to_string()))?;
+        let inputs_json =
+            serde_json::to_string(&inputs).map_err(|e| Error::Other(e.to_string()))?;
         let canonical = format!("{commands_json}\0{inputs_json}");
         let id = checkpoint_id::chain(&self.previous, &canonical);
         if ms.on_checkpoint.advances_chain() {
@@ -367,10 +435,18 @@ fn resolve(r: &Resolver<'_>, cmd: &Command, mode: Mode) -> Result<Resolved> {
             Box::new(resolve(r, body, mode)?),
             Box::new(resolve(r, rescue, mode)?),
         ),
-        Command::Test { cond, then, otherwise } => Resolved::Test(
+        Command::Test {
+            cond,
+            then,
+            otherwise,
+        } => Resolved::Test(
             Box::new(resolve(r, cond, mode)?),
             Box::new(resolve(r, then, mode)?),
-            otherwise.as_ref().map(|o| resolve(r, o, mode)).transpose()?.map(Box::new),
+            otherwise
+                .as_ref()
+                .map(|o| resolve(r, o, mode))
+                .transpose()?
+                .map(Box::new),
         ),
         Command::Group(cmds) => Resolved::Group(resolve_commands(r, cmds, mode)?),
         Command::Breakpoint { message, .. } => {

@@ -25,7 +25,10 @@ pub fn choose(question: &str, choices: &[(&str, &str)]) -> Option<String> {
             Ok(_) => {}
         }
         let answer = line.trim().to_lowercase();
-        if let Some(k) = keys.iter().find(|k| **k == answer || answer.starts_with(**k)) {
+        if let Some(k) = keys
+            .iter()
+            .find(|k| **k == answer || answer.starts_with(**k))
+        {
             return Some((*k).to_string());
         }
     }

@@ -29,7 +29,11 @@ pub fn install() -> std::io::Result<()> {
             RECEIVED.store(sig, Ordering::SeqCst);
             let n = COUNT.fetch_add(1, Ordering::SeqCst) + 1;
             if n == 1 {
-                let forward = if sig == SIGTERM { Signal::SIGTERM } else { Signal::SIGINT };
+                let forward = if sig == SIGTERM {
+                    Signal::SIGTERM
+                } else {
+                    Signal::SIGINT
+                };
                 exec::signal_all(forward);
                 std::thread::spawn(|| {
                     std::thread::sleep(grace());

@@ -69,7 +69,14 @@ impl Span {
         if self.is_synthetic() || needle.is_empty() {
             return self.clone();
         }
-        for (i, line) in self.file.text.lines().enumerate().skip(self.line - 1).take(400) {
+        for (i, line) in self
+            .file
+            .text
+            .lines()
+            .enumerate()
+            .skip(self.line - 1)
+            .take(400)
+        {
             let from = if i + 1 == self.line {
                 line.char_indices()
                     .nth(self.col.saturating_sub(1))

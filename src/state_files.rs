@@ -11,7 +11,11 @@ fn expand(pattern: &str, base: &Path) -> Vec<PathBuf> {
         (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
         _ => PathBuf::from(pattern),
     };
-    let full = if pattern.is_absolute() { pattern } else { base.join(pattern) };
+    let full = if pattern.is_absolute() {
+        pattern
+    } else {
+        base.join(pattern)
+    };
     let text = full.display().to_string();
     if !text.contains(['*', '?', '[']) {
         return vec![full];

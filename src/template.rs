@@ -23,16 +23,24 @@ impl Default for Renderer {
 }
 
 impl Renderer {
-    pub fn render(&self, template: &str, data: &serde_json::Value) -> Result<String, RenderFailure> {
-        self.hb.render_template(template, data).map_err(|e| match e.reason() {
-            RenderErrorReason::MissingVariable(Some(path)) => {
-                RenderFailure::Missing(root_name(path).to_string())
-            }
-            // The reason alone: handlebars' own rendering of the error is a multi-line report of
-            // its own, and the caller points at the place in the recipe.
-            RenderErrorReason::TemplateError(t) => RenderFailure::Syntax(t.reason().to_string()),
-            other => RenderFailure::Syntax(other.to_string()),
-        })
+    pub fn render(
+        &self,
+        template: &str,
+        data: &serde_json::Value,
+    ) -> Result<String, RenderFailure> {
+        self.hb
+            .render_template(template, data)
+            .map_err(|e| match e.reason() {
+                RenderErrorReason::MissingVariable(Some(path)) => {
+                    RenderFailure::Missing(root_name(path).to_string())
+                }
+                // The reason alone: handlebars' own rendering of the error is a multi-line report of
+                // its own, and the caller points at the place in the recipe.
+                RenderErrorReason::TemplateError(t) => {
+                    RenderFailure::Syntax(t.reason().to_string())
+                }
+                other => RenderFailure::Syntax(other.to_string()),
+            })
     }
 }
 
@@ -60,7 +68,10 @@ mod tests {
 
     #[test]
     fn no_escaping_and_shell_vars_kept() {
-        assert_eq!(render("echo {{a}} ${b} $b").ok().unwrap(), "echo <x> ${b} $b");
+        assert_eq!(
+            render("echo {{a}} ${b} $b").ok().unwrap(),
+            "echo <x> ${b} $b"
+        );
     }
 
     #[test]

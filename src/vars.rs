@@ -80,12 +80,16 @@ impl Scope {
 
     /// Every name with its winning binding.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Binding)> {
-        self.vars.iter().filter_map(|(k, s)| s.last().map(|b| (k, b)))
+        self.vars
+            .iter()
+            .filter_map(|(k, s)| s.last().map(|b| (k, b)))
     }
 
     /// Every binding of every name, lowest precedence first, to copy a scope into another.
     pub fn iter_all(&self) -> impl Iterator<Item = (&String, &Binding)> {
-        self.vars.iter().flat_map(|(k, s)| s.iter().map(move |b| (k, b)))
+        self.vars
+            .iter()
+            .flat_map(|(k, s)| s.iter().map(move |b| (k, b)))
     }
 }
 
@@ -158,15 +162,23 @@ impl<'a> Resolver<'a> {
                     data.insert(name, serde_json::Value::String(value));
                 }
                 Err(RenderFailure::Syntax(reason)) => {
-                    return Err(Diagnostic::at(&text.span, format!("bad template: {reason}"))
-                        .hint(r"write \{{ for a literal {{")
-                        .into());
+                    return Err(
+                        Diagnostic::at(&text.span, format!("bad template: {reason}"))
+                            .hint(r"write \{{ for a literal {{")
+                            .into(),
+                    );
                 }
             }
         }
     }
 
-    fn resolve(&self, name: &str, level: usize, mode: Mode, stack: &mut Vec<(String, usize)>) -> Result<String> {
+    fn resolve(
+        &self,
+        name: &str,
+        level: usize,
+        mode: Mode,
+        stack: &mut Vec<(String, usize)>,
+    ) -> Result<String> {
         let key = (name.to_string(), level, mode);
         if let Some(v) = self.cache.borrow().get(&key) {
             self.note_used(name, mode, v);
@@ -182,9 +194,12 @@ impl<'a> Resolver<'a> {
                 .map(|(s, _)| s.as_str())
                 .chain(std::iter::once(name))
                 .collect();
-            return Err(Diagnostic::at(&binding.value.span, format!("variable `{name}` refers to itself"))
-                .note(chain.join(" -> "))
-                .into());
+            return Err(Diagnostic::at(
+                &binding.value.span,
+                format!("variable `{name}` refers to itself"),
+            )
+            .note(chain.join(" -> "))
+            .into());
         }
         let value = if mode == Mode::Hash && binding.volatile {
             format!("{{{{{name}}}}}")
@@ -201,7 +216,9 @@ impl<'a> Resolver<'a> {
 
     fn note_used(&self, name: &str, mode: Mode, value: &str) {
         if mode == Mode::Hash {
-            self.used.borrow_mut().insert(name.to_string(), value.to_string());
+            self.used
+                .borrow_mut()
+                .insert(name.to_string(), value.to_string());
         }
     }
 

@@ -57,7 +57,8 @@ impl Node {
     }
 
     pub fn str(&self, what: &str) -> Result<&str, Diagnostic> {
-        self.as_str().ok_or_else(|| self.wrong_kind(what, "a string"))
+        self.as_str()
+            .ok_or_else(|| self.wrong_kind(what, "a string"))
     }
 
     pub fn seq(&self, what: &str) -> Result<&[Node], Diagnostic> {
@@ -126,7 +127,9 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, Diagnostic> {
             match builder.open_flow() {
                 Some((open, close, at)) => d
                     .note(format!("the `{open}` opened at {at} is still open here"))
-                    .hint(format!("close it with `{close}`, or check the commas and quoting inside it")),
+                    .hint(format!(
+                        "close it with `{close}`, or check the commas and quoting inside it"
+                    )),
                 None => d.hint("check the indentation and quoting around this place"),
             }
         })?;
@@ -194,7 +197,11 @@ impl Builder {
         let span = match self.stack.last()? {
             Frame::Seq(_, span, _) | Frame::Map(_, _, span, _) => span,
         };
-        let open = span.file.line(span.line)?.chars().nth(span.col.checked_sub(1)?)?;
+        let open = span
+            .file
+            .line(span.line)?
+            .chars()
+            .nth(span.col.checked_sub(1)?)?;
         let close = match open {
             '[' => ']',
             '{' => '}',

@@ -103,7 +103,10 @@ fn a_failing_side_of_a_pipe_fails_the_microstep() {
     t.run()
         .code(1)
         .stderr_has("command in context `out` exited with status 4");
-    assert!(!t.exists("build/recipe/in/piped.txt"), "the reading side never ran");
+    assert!(
+        !t.exists("build/recipe/in/piped.txt"),
+        "the reading side never ran"
+    );
 }
 
 #[test]
@@ -205,7 +208,9 @@ fn a_group_stops_at_its_first_failing_command() {
               - exec_local: echo never >> log.txt
         "#,
     );
-    t.run().code(1).stderr_has("command in context `in` exited with status 5");
+    t.run()
+        .code(1)
+        .stderr_has("command in context `in` exited with status 5");
     assert_eq!(t.built_lines("log.txt"), ["one"]);
 }
 
@@ -296,6 +301,33 @@ fn errexit_covers_every_line_of_a_pipeline() {
     );
     t.run().code(1);
     assert!(!t.exists("build/recipe/log.txt"));
+}
+
+#[test]
+fn exit_ends_a_command_with_its_status() {
+    let t = build(
+        "",
+        r#"
+          - exec_local: |
+              echo one >> log.txt
+              [ -e log.txt ] && exit 0
+              echo not-reached >> log.txt
+          - exec_local: echo next-command >> log.txt
+          - rescue:
+              - exec_in: exit 7
+              - exec_local: echo rescued >> log.txt
+      - last:
+          - exec_local: echo before >> log.txt; exit 3; echo after >> log.txt
+        "#,
+    );
+    t.run()
+        .code(1)
+        .stderr_has("setup/s/last")
+        .stderr_has("exited with status 3");
+    assert_eq!(
+        t.built_lines("log.txt"),
+        ["one", "next-command", "rescued", "before"]
+    );
 }
 
 #[test]

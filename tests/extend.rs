@@ -4,9 +4,7 @@ use crate::common::Test;
 
 /// An inline step `name` with one microstep `m` that appends `name` to `order.log`.
 fn logging_step(name: &str) -> String {
-    format!(
-        "  - {name}:\n      - m:\n          - exec_local: echo {name} >> order.log\n"
-    )
+    format!("  - {name}:\n      - m:\n          - exec_local: echo {name} >> order.log\n")
 }
 
 fn section(name: &str, items: &[&str]) -> String {
@@ -31,9 +29,9 @@ fn base_is_spliced_at_the_beginning_middle_and_end_three_levels_deep() {
     .concat();
     let parent = [
         "extend: grandparent.yaml\n".to_string(),
-        section("bootstrap", &["@base", "p_boot"]),        // base at the beginning
+        section("bootstrap", &["@base", "p_boot"]), // base at the beginning
         section("setup", &["p_setup_1", "@base", "p_setup_2"]), // in the middle
-        section("export", &["p_export", "@base"]),          // at the end
+        section("export", &["p_export", "@base"]),  // at the end
     ]
     .concat();
     let child = [
@@ -53,9 +51,15 @@ fn base_is_spliced_at_the_beginning_middle_and_end_three_levels_deep() {
     assert_eq!(
         t.built_lines("order.log"),
         [
-            "c_boot", "g_boot", "p_boot", // bootstrap
-            "p_setup_1", "g_setup", "p_setup_2", "c_setup", // setup
-            "p_export", "g_export", // export, from the parent
+            "c_boot",
+            "g_boot",
+            "p_boot", // bootstrap
+            "p_setup_1",
+            "g_setup",
+            "p_setup_2",
+            "c_setup", // setup
+            "p_export",
+            "g_export", // export, from the parent
         ]
     );
     assert_eq!(
@@ -80,7 +84,11 @@ fn a_section_without_base_replaces_the_parents() {
         .file("base.yaml", &section("setup", &["parent_step"]))
         .file(
             "recipe.yaml",
-            &["extend: base.yaml\n".to_string(), section("setup", &["child_step"])].concat(),
+            &[
+                "extend: base.yaml\n".to_string(),
+                section("setup", &["child_step"]),
+            ]
+            .concat(),
         )
         .args(&["build", "recipe.yaml"]);
     t.run().success();

@@ -5,11 +5,15 @@
 mod common;
 
 mod aliases;
+mod checkpoints;
 mod commands;
+mod drivers;
 mod errors;
 mod extend;
 mod hello;
 mod hooks;
+mod info;
 mod output;
+mod safety;
 mod steps;
 mod vars;

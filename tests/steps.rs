@@ -29,19 +29,43 @@ fn step_files_are_found_next_to_the_recipe_and_next_to_its_parent() {
             "#,
         )
         .file("parents/base.yaml", "setup: []\n")
-        .file("steps/setup/in_section_dir.yaml", &step_file("child-section", &["a"]))
+        .file(
+            "steps/setup/in_section_dir.yaml",
+            &step_file("child-section", &["a"]),
+        )
         .file("steps/in_steps_dir.yaml", &step_file("child-plain", &["b"]))
-        .file("parents/steps/setup/parent_section_dir.yaml", &step_file("parent-section", &["c"]))
-        .file("parents/steps/parent_steps_dir.yaml", &step_file("parent-plain", &["d"]))
+        .file(
+            "parents/steps/setup/parent_section_dir.yaml",
+            &step_file("parent-section", &["c"]),
+        )
+        .file(
+            "parents/steps/parent_steps_dir.yaml",
+            &step_file("parent-plain", &["d"]),
+        )
         // steps/<section>/ is searched before steps/
-        .file("steps/setup/both_dirs.yaml", &step_file("section-dir-wins", &["e"]))
-        .file("steps/both_dirs.yaml", &step_file("plain-dir-loses", &["e"]))
+        .file(
+            "steps/setup/both_dirs.yaml",
+            &step_file("section-dir-wins", &["e"]),
+        )
+        .file(
+            "steps/both_dirs.yaml",
+            &step_file("plain-dir-loses", &["e"]),
+        )
         // the recipe's own steps are searched before its parent's
         .file("steps/both_recipes.yaml", &step_file("child-wins", &["f"]))
-        .file("parents/steps/setup/both_recipes.yaml", &step_file("parent-loses", &["f"]))
+        .file(
+            "parents/steps/setup/both_recipes.yaml",
+            &step_file("parent-loses", &["f"]),
+        )
         // a step of another section is not found in steps/setup/
-        .file("steps/export/exported.yaml", &step_file("export-section", &["g"]))
-        .file("steps/setup/exported.yaml", &step_file("wrong-section", &["g"]))
+        .file(
+            "steps/export/exported.yaml",
+            &step_file("export-section", &["g"]),
+        )
+        .file(
+            "steps/setup/exported.yaml",
+            &step_file("wrong-section", &["g"]),
+        )
         .args(&["build", "recipe.yaml"]);
     t.run().success();
     assert_eq!(
@@ -79,7 +103,10 @@ fn inline_steps_have_microsteps_and_defaults() {
         .args(&["build", "recipe.yaml"]);
     let run = t.run();
     run.success();
-    assert_eq!(t.built_lines("order.log"), ["first default", "second global"]);
+    assert_eq!(
+        t.built_lines("order.log"),
+        ["first default", "second global"]
+    );
     assert_eq!(run.steps(), ["setup/inline/first", "setup/inline/second"]);
 }
 
@@ -114,8 +141,14 @@ fn a_selection_runs_the_selected_microsteps_in_the_listed_order() {
         .args(&["build", "recipe.yaml"]);
     let run = t.run();
     run.success();
-    assert_eq!(t.built_lines("order.log"), ["default:m3", "default:m1", "chosen:m2"]);
-    assert_eq!(run.steps(), ["setup/three/m3", "setup/three/m1", "export/three/m2"]);
+    assert_eq!(
+        t.built_lines("order.log"),
+        ["default:m3", "default:m1", "chosen:m2"]
+    );
+    assert_eq!(
+        run.steps(),
+        ["setup/three/m3", "setup/three/m1", "export/three/m2"]
+    );
 }
 
 #[test]

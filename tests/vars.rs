@@ -117,7 +117,10 @@ fn cli_globals_take_equals_or_colon_and_every_pair_is_kept() {
             "--global=d:http://host/p?q=1",
         ]);
     t.run().success();
-    assert_eq!(t.built_lines("vars.txt"), ["1", "2", "x:y=z", "http://host/p?q=1"]);
+    assert_eq!(
+        t.built_lines("vars.txt"),
+        ["1", "2", "x:y=z", "http://host/p?q=1"]
+    );
 }
 
 #[test]
@@ -201,7 +204,9 @@ fn a_step_argument_naming_itself_means_the_binding_below() {
     let tree = || {
         steps
             .iter()
-            .fold(Test::new().file("recipe.yaml", recipe), |t, (p, c)| t.file(p, c))
+            .fold(Test::new().file("recipe.yaml", recipe), |t, (p, c)| {
+                t.file(p, c)
+            })
     };
 
     let t = tree().args(&["build", "recipe.yaml"]);
@@ -304,5 +309,8 @@ fn build_dir_option_moves_the_build() {
     assert!(!t.exists("build"), "the default build dir is not used");
     let written = t.read("elsewhere/b/where.txt");
     let written = std::path::Path::new(written.trim()).canonicalize().unwrap();
-    assert_eq!(written, t.path().canonicalize().unwrap().join("elsewhere/b"));
+    assert_eq!(
+        written,
+        t.path().canonicalize().unwrap().join("elsewhere/b")
+    );
 }

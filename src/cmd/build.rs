@@ -35,13 +35,22 @@ pub fn resume(recipe: RecipeArgs, json: bool, yes: bool, force: bool, color: boo
 }
 
 pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
-    let mut checkpointing = args.enable_checkpoint || args.from_checkpoint.is_some() || args.list_checkpoints;
+    let mut checkpointing =
+        args.enable_checkpoint || args.from_checkpoint.is_some() || args.list_checkpoints;
     let mut plan = super::load_plan(&args.recipe, checkpointing)?;
-    let format = if args.json { Format::Json } else { Format::Human };
+    let format = if args.json {
+        Format::Json
+    } else {
+        Format::Human
+    };
     let output = Arc::new(Output::new(format, color));
 
     if args.list_checkpoints && args.dry_run {
-        for ms in plan.microsteps.iter().filter(|m| checkpoint::checkpointable(m)) {
+        for ms in plan
+            .microsteps
+            .iter()
+            .filter(|m| checkpoint::checkpointable(m))
+        {
             println!("{} | {}", short(&ms.id), ms.slug);
         }
         return Ok(());
@@ -50,7 +59,11 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
         return super::checkpoints::list(&plan, &output, false, args.json);
     }
     if args.dry_run {
-        let records = if checkpointing && !args.fresh { super::plan::recorded(&plan)? } else { Vec::new() };
+        let records = if checkpointing && !args.fresh {
+            super::plan::recorded(&plan)?
+        } else {
+            Vec::new()
+        };
         let actions = super::plan::dry_run_actions(&plan, &records, checkpointing);
         super::plan::print_plan(&plan, &actions, args.json);
         return Ok(());
@@ -70,7 +83,11 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
         } else if interactive {
             match prompt::choose(
                 "The last run was interrupted. What now?",
-                &[("r", "resume it"), ("s", "start over"), ("b", "roll back everything it did")],
+                &[
+                    ("r", "resume it"),
+                    ("s", "start over"),
+                    ("b", "roll back everything it did"),
+                ],
             )
             .as_deref()
             {
@@ -94,8 +111,14 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
     let installer_resume = resuming && !has_driver;
 
     let window = (
-        args.begin_checkpoint.as_deref().map(|b| find_in_plan(&plan, b, "--begin-checkpoint")).transpose()?,
-        args.end_checkpoint.as_deref().map(|e| find_in_plan(&plan, e, "--end-checkpoint")).transpose()?,
+        args.begin_checkpoint
+            .as_deref()
+            .map(|b| find_in_plan(&plan, b, "--begin-checkpoint"))
+            .transpose()?,
+        args.end_checkpoint
+            .as_deref()
+            .map(|e| find_in_plan(&plan, e, "--end-checkpoint"))
+            .transpose()?,
     );
     let recipe_file = plan
         .recipe
@@ -120,7 +143,13 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
         resume_hint: resume_hint(&args.recipe, &plan),
     };
     let mut engine = Engine::new(Arc::clone(&output), contexts, &db, run_id, None, settings);
-    let result = execute(args, &mut plan, &mut engine, checkpointing, installer_resume);
+    let result = execute(
+        args,
+        &mut plan,
+        &mut engine,
+        checkpointing,
+        installer_resume,
+    );
     engine.contexts.stop_all();
     let status = match &result {
         Ok(()) => RunStatus::Succeeded,
@@ -136,11 +165,22 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
     result
 }
 
-fn execute(args: &BuildArgs, plan: &mut Plan, engine: &mut Engine<'_>, checkpointing: bool, installer_resume: bool) -> Result<()> {
+fn execute(
+    args: &BuildArgs,
+    plan: &mut Plan,
+    engine: &mut Engine<'_>,
+    checkpointing: bool,
+    installer_resume: bool,
+) -> Result<()> {
     let db = engine.db;
     if checkpointing {
         let driver = checkpoint::require_driver(plan)?;
-        engine.store = Some(Store::open(driver, db, &mut engine.contexts, &engine.output)?);
+        engine.store = Some(Store::open(
+            driver,
+            db,
+            &mut engine.contexts,
+            &engine.output,
+        )?);
     }
     let resume = match &engine.store {
         None => None,
@@ -168,7 +208,10 @@ fn execute(args: &BuildArgs, plan: &mut Plan, engine: &mut Engine<'_>, checkpoin
                         "after the reload, the recipe has no microstep {slug} to retry"
                     ))));
                 };
-                engine.output.message(format!(" --> Reloaded {}; retrying {slug}", plan.recipe.path.display()));
+                engine.output.message(format!(
+                    " --> Reloaded {}; retrying {slug}",
+                    plan.recipe.path.display()
+                ));
                 from = ms.index;
                 actions = checkpoint::actions(plan, checkpointing, None);
             }
@@ -194,7 +237,10 @@ fn mark_done(plan: &Plan, actions: &mut [Action], db: &StateDb, force: bool) -> 
         .collect();
     let drifted = state_files::drifted(&recorded);
     if !drifted.is_empty() && !force {
-        let list: Vec<String> = drifted.iter().map(|(slug, path)| format!("{path} (recorded by {slug})")).collect();
+        let list: Vec<String> = drifted
+            .iter()
+            .map(|(slug, path)| format!("{path} (recorded by {slug})"))
+            .collect();
         return Err(Error::checkpoint(
             Diagnostic::new("state files changed since the microsteps that wrote them completed; resuming could build on a changed system")
                 .note(format!("changed:\n{}", list.join("\n")))
@@ -217,22 +263,42 @@ fn interrupted_run(db: &StateDb) -> Result<Option<String>> {
         return Ok(None);
     }
     let steps = db.steps_of_run(last.id)?;
-    let completed = steps.iter().filter(|s| s.status == StepStatus::Completed).count();
-    let last_done = steps.iter().rev().find(|s| matches!(s.status, StepStatus::Completed | StepStatus::Cached));
-    let running = steps.iter().rev().find(|s| matches!(s.status, StepStatus::Started | StepStatus::Interrupted));
+    let completed = steps
+        .iter()
+        .filter(|s| s.status == StepStatus::Completed)
+        .count();
+    let last_done = steps
+        .iter()
+        .rev()
+        .find(|s| matches!(s.status, StepStatus::Completed | StepStatus::Cached));
+    let running = steps
+        .iter()
+        .rev()
+        .find(|s| matches!(s.status, StepStatus::Started | StepStatus::Interrupted));
     Ok(Some(format!(
         "run #{} (started {}) was interrupted: {completed} microstep(s) completed{}{}",
         last.id,
         checkpoint::format_time(last.started_at),
-        last_done.map(|s| format!(", the last {}", s.slug)).unwrap_or_default(),
-        running.map(|s| format!("; it was running {}", s.slug)).unwrap_or_default(),
+        last_done
+            .map(|s| format!(", the last {}", s.slug))
+            .unwrap_or_default(),
+        running
+            .map(|s| format!("; it was running {}", s.slug))
+            .unwrap_or_default(),
     )))
 }
 
 fn resume_hint(args: &RecipeArgs, plan: &Plan) -> String {
-    let mut hint = format!("cairn resume {} -b {}", args.recipe.display(), plan.build_dir.display());
+    let mut hint = format!(
+        "cairn resume {} -b {}",
+        args.recipe.display(),
+        plan.build_dir.display()
+    );
     for (k, v) in &args.globals {
-        hint.push_str(&format!(" -g {}", crate::context::quote(&format!("{k}={v}"))));
+        hint.push_str(&format!(
+            " -g {}",
+            crate::context::quote(&format!("{k}={v}"))
+        ));
     }
     hint
 }

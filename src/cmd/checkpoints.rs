@@ -7,7 +7,7 @@ use crate::checkpoint::{self, Store};
 use crate::checkpoint_id::short;
 use crate::cli::RecipeArgs;
 use crate::driver::Op;
-use crate::error::Result;
+use crate::error::{Diagnostic, Error, Result};
 use crate::output::{Format, Output};
 use crate::plan::Plan;
 use crate::state::StateDb;
@@ -26,12 +26,24 @@ pub fn list(plan: &Plan, output: &Arc<Output>, prune: bool, json: bool) -> Resul
     let store = Store::open(driver, &db, &mut contexts, output)?;
     let rows = checkpoint::listing(plan, &store.existing, &db)?;
     if prune {
+        if !store.driver.driver.has(Op::Delete) && rows.iter().any(|r| !r.valid) {
+            contexts.stop_all();
+            return Err(Error::checkpoint(
+                Diagnostic::new(format!(
+                    "checkpoint driver `{}` has no `delete` operation: stale checkpoints cannot be pruned",
+                    store.driver.name()
+                ))
+                .hint("add a `delete` operation to the driver, or remove every checkpoint with `cairn clear`"),
+            ));
+        }
         for row in rows.iter().filter(|r| !r.valid) {
-            if store.driver.driver.has(Op::Delete) {
-                store.driver.run(&mut contexts, Op::Delete, &row.id)?;
-            }
+            store.driver.run(&mut contexts, Op::Delete, &row.id)?;
             db.forget_checkpoint(&row.id)?;
-            output.message(format!("Deleted stale checkpoint {} ({})", short(&row.id), row.slug));
+            output.message(format!(
+                "Deleted stale checkpoint {} ({})",
+                short(&row.id),
+                row.slug
+            ));
         }
         let kept: Vec<_> = rows.into_iter().filter(|r| r.valid).collect();
         checkpoint::print_listing(&plan.recipe.name, &kept, json);

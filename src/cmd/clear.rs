@@ -22,7 +22,11 @@ pub fn run(args: &RecipeArgs, color: bool) -> Result<()> {
     output.message(format!("Removed all checkpoints of '{}'", plan.recipe.name));
     // Clean hooks undo what a build may have left set up (mounts, processes); a failure here is
     // reported, not fatal, as after a failed build.
-    for ms in plan.microsteps.iter().filter(|m| m.hook == Some(HookKind::SectionClean)) {
+    for ms in plan
+        .microsteps
+        .iter()
+        .filter(|m| m.hook == Some(HookKind::SectionClean))
+    {
         if let Err(fail) = contexts.run_all(&ms.slug, &ms.commands) {
             let e: crate::Error = fail.into();
             output.warning(format!("clean hook {} failed: {e}", ms.slug));

@@ -21,11 +21,23 @@ use crate::vars::{Origin, Scope};
 fn scratch_scope(build_dir: &Path, target: &Path, globals: &[(String, String)]) -> Scope {
     let mut scope = Scope::default();
     let mut set = |name: &str, value: String, origin| {
-        scope.set(name, Text::new(value, Span::synthetic("driver check")), origin);
+        scope.set(
+            name,
+            Text::new(value, Span::synthetic("driver check")),
+            origin,
+        );
     };
     set("recipe_name", "driver-check".into(), Origin::Builtin);
-    set("recipe_dir", build_dir.display().to_string(), Origin::Builtin);
-    set("build_dir", build_dir.display().to_string(), Origin::Builtin);
+    set(
+        "recipe_dir",
+        build_dir.display().to_string(),
+        Origin::Builtin,
+    );
+    set(
+        "build_dir",
+        build_dir.display().to_string(),
+        Origin::Builtin,
+    );
     set("checkpointing_enabled", "true".into(), Origin::Builtin);
     let exe = std::env::current_exe().unwrap_or_else(|_| "cairn".into());
     set("cairn_exe", exe.display().to_string(), Origin::Builtin);
@@ -57,7 +69,10 @@ pub fn list(color: bool) -> Result<()> {
             .collect();
         files.sort();
         for f in files {
-            let name = f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = f
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
             seen.entry(name).or_insert(f);
         }
     }
@@ -72,7 +87,8 @@ pub fn list(color: bool) -> Result<()> {
                 let _ = std::fs::create_dir_all(&target);
                 let bound = BoundDriver::bind(driver, &scratch_scope(scratch.path(), &target, &[]));
                 let output = Arc::new(Output::new(Format::Quiet, color));
-                let mut contexts = Contexts::with_specs(&BTreeMap::new(), scratch.path(), true, &output)?;
+                let mut contexts =
+                    Contexts::with_specs(&BTreeMap::new(), scratch.path(), true, &output)?;
                 let enabled = match bound.enabled(&mut contexts) {
                     Ok(()) => "yes".to_string(),
                     Err(_) => "no".to_string(),
@@ -81,7 +97,10 @@ pub fn list(color: bool) -> Result<()> {
                 (enabled, description)
             }
         };
-        println!("{name:<10} {enabled:<9} {:<48} {description}", path.display());
+        println!(
+            "{name:<10} {enabled:<9} {:<48} {description}",
+            path.display()
+        );
     }
     Ok(())
 }
@@ -93,7 +112,12 @@ struct Row {
     detail: String,
 }
 
-pub fn check(file: &Path, target: Option<&Path>, globals: &[(String, String)], color: bool) -> Result<()> {
+pub fn check(
+    file: &Path,
+    target: Option<&Path>,
+    globals: &[(String, String)],
+    color: bool,
+) -> Result<()> {
     let driver = Driver::load(file)?;
     let name = driver.name.clone();
     let scratch = scratch_dir()?;
@@ -124,27 +148,44 @@ pub fn check(file: &Path, target: Option<&Path>, globals: &[(String, String)], c
             Ok(())
         }
         Err((op, e)) => Err(Error::checkpoint(
-            Diagnostic::new(format!("driver `{name}` fails the conformance check at `{op}`"))
-                .note(e)
-                .hint("docs/drivers.md explains what each operation must do"),
+            Diagnostic::new(format!(
+                "driver `{name}` fails the conformance check at `{op}`"
+            ))
+            .note(e)
+            .hint("docs/drivers.md explains what each operation must do"),
         )),
     }
 }
 
 /// What the target holds: a tree digest for a directory, or the driver's own `fingerprint`
 /// output for targets that are not directories (a VM's disk).
-fn fingerprint(bound: &BoundDriver, contexts: &mut Contexts, target: &Path) -> std::result::Result<String, String> {
+fn fingerprint(
+    bound: &BoundDriver,
+    contexts: &mut Contexts,
+    target: &Path,
+) -> std::result::Result<String, String> {
     if bound.driver.has(Op::Fingerprint) {
-        return bound.capture(contexts, Op::Fingerprint, "").map_err(|e| e.to_string());
+        return bound
+            .capture(contexts, Op::Fingerprint, "")
+            .map_err(|e| e.to_string());
     }
     checkpoint_id::hash_path(target).map_err(|e| e.to_string())
 }
 
-fn change(bound: &BoundDriver, contexts: &mut Contexts, target: &Path, round: &str) -> std::result::Result<(), String> {
+fn change(
+    bound: &BoundDriver,
+    contexts: &mut Contexts,
+    target: &Path,
+    round: &str,
+) -> std::result::Result<(), String> {
     if bound.driver.has(Op::Mutate) {
-        return bound.run(contexts, Op::Mutate, round).map_err(|e| e.to_string());
+        return bound
+            .run(contexts, Op::Mutate, round)
+            .map_err(|e| e.to_string());
     }
-    let w = |p: &str, text: &str| std::fs::write(target.join(p), text).map_err(|e| format!("writing {p}: {e}"));
+    let w = |p: &str, text: &str| {
+        std::fs::write(target.join(p), text).map_err(|e| format!("writing {p}: {e}"))
+    };
     match round {
         "A" => {
             std::fs::create_dir_all(target.join("dir")).map_err(|e| e.to_string())?;
@@ -164,10 +205,17 @@ fn change(bound: &BoundDriver, contexts: &mut Contexts, target: &Path, round: &s
 
 type Failure = (String, String);
 
-fn scenario(bound: &BoundDriver, contexts: &mut Contexts, target: &Path, rows: &mut Vec<Row>) -> std::result::Result<(), Failure> {
+fn scenario(
+    bound: &BoundDriver,
+    contexts: &mut Contexts,
+    target: &Path,
+    rows: &mut Vec<Row>,
+) -> std::result::Result<(), Failure> {
     let id_a = checkpoint_id::chain("", "cairn driver check A");
     let id_b = checkpoint_id::chain("", "cairn driver check B");
-    let mut step = |op: &str, f: &mut dyn FnMut() -> std::result::Result<String, String>| -> std::result::Result<(), Failure> {
+    let mut step = |op: &str,
+                    f: &mut dyn FnMut() -> std::result::Result<String, String>|
+     -> std::result::Result<(), Failure> {
         let t = Instant::now();
         let r = f();
         let secs = t.elapsed().as_secs_f64();
@@ -175,20 +223,31 @@ fn scenario(bound: &BoundDriver, contexts: &mut Contexts, target: &Path, rows: &
             Ok(d) => (true, d.clone()),
             Err(e) => (false, e.lines().next().unwrap_or_default().to_string()),
         };
-        rows.push(Row { op: op.to_string(), ok, secs, detail });
+        rows.push(Row {
+            op: op.to_string(),
+            ok,
+            secs,
+            detail,
+        });
         r.map(|_| ()).map_err(|e| (op.to_string(), e))
     };
-    let run = |op: Op, id: &str, contexts: &mut Contexts| bound.run(contexts, op, id).map_err(|e| e.render(false));
+    let run = |op: Op, id: &str, contexts: &mut Contexts| {
+        bound.run(contexts, op, id).map_err(|e| e.render(false))
+    };
     let list = |contexts: &mut Contexts| bound.list(contexts).map_err(|e| e.render(false));
 
-    step("enabled", &mut || run(Op::Enabled, "", contexts).map(|_| String::new()))?;
+    step("enabled", &mut || {
+        run(Op::Enabled, "", contexts).map(|_| String::new())
+    })?;
     let mut state_a = String::new();
     step("change (A)", &mut || {
         change(bound, contexts, target, "A")?;
         state_a = fingerprint(bound, contexts, target)?;
         Ok(String::new())
     })?;
-    step("create A", &mut || run(Op::Create, &id_a, contexts).map(|_| checkpoint_id::short(&id_a).to_string()))?;
+    step("create A", &mut || {
+        run(Op::Create, &id_a, contexts).map(|_| checkpoint_id::short(&id_a).to_string())
+    })?;
     let mut state_b = String::new();
     step("change (B)", &mut || {
         change(bound, contexts, target, "B")?;
@@ -198,14 +257,20 @@ fn scenario(bound: &BoundDriver, contexts: &mut Contexts, target: &Path, rows: &
         }
         Ok(String::new())
     })?;
-    step("create B", &mut || run(Op::Create, &id_b, contexts).map(|_| checkpoint_id::short(&id_b).to_string()))?;
+    step("create B", &mut || {
+        run(Op::Create, &id_b, contexts).map(|_| checkpoint_id::short(&id_b).to_string())
+    })?;
     for (label, id, want) in [("apply A", &id_a, &state_a), ("apply B", &id_b, &state_b)] {
         step(label, &mut || {
             run(Op::Apply, id, contexts)?;
             contexts.stop_all();
             let got = fingerprint(bound, contexts, target)?;
             if &got != want {
-                return Err(format!("after `apply` the target differs from the checkpoint ({} expected, {} found)", short_fp(want), short_fp(&got)));
+                return Err(format!(
+                    "after `apply` the target differs from the checkpoint ({} expected, {} found)",
+                    short_fp(want),
+                    short_fp(&got)
+                ));
             }
             Ok("content matches".into())
         })?;
@@ -214,7 +279,10 @@ fn scenario(bound: &BoundDriver, contexts: &mut Contexts, target: &Path, rows: &
         let ids = list(contexts)?;
         let has = |id: &str| ids.iter().any(|l| id.starts_with(l.as_str()));
         if !has(&id_a) || !has(&id_b) {
-            return Err(format!("`list` must show both checkpoints; it printed {} ID(s)", ids.len()));
+            return Err(format!(
+                "`list` must show both checkpoints; it printed {} ID(s)",
+                ids.len()
+            ));
         }
         Ok("shows A and B".into())
     })?;
@@ -237,7 +305,10 @@ fn scenario(bound: &BoundDriver, contexts: &mut Contexts, target: &Path, rows: &
             run(Op::Clear, "", contexts)?;
             let ids = list(contexts)?;
             if !ids.is_empty() {
-                return Err(format!("{} checkpoint(s) still listed after `clear`", ids.len()));
+                return Err(format!(
+                    "{} checkpoint(s) still listed after `clear`",
+                    ids.len()
+                ));
             }
             Ok("nothing listed".into())
         })?;

@@ -32,7 +32,12 @@ pub fn run(args: &RecipeArgs) -> Result<()> {
     }
     println!("Globals:");
     for (name, (value, origin)) in resolved_globals(&plan)? {
-        println!("  {name}: {value}  ({})", serde_json::to_string(&origin).unwrap_or_default().trim_matches('"'));
+        println!(
+            "  {name}: {value}  ({})",
+            serde_json::to_string(&origin)
+                .unwrap_or_default()
+                .trim_matches('"')
+        );
     }
     println!("Microsteps: {}", plan.microsteps.len());
     Ok(())

@@ -26,7 +26,11 @@ pub fn run(args: &RecipeArgs, explain: bool, json: bool) -> Result<()> {
 }
 
 /// What a build would do, judging which checkpoints exist from the state database.
-pub fn dry_run_actions(plan: &Plan, records: &[CheckpointRecord], checkpointing: bool) -> Vec<Action> {
+pub fn dry_run_actions(
+    plan: &Plan,
+    records: &[CheckpointRecord],
+    checkpointing: bool,
+) -> Vec<Action> {
     let ready: BTreeSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
     let resume = plan
         .microsteps
@@ -54,7 +58,13 @@ pub fn print_plan(plan: &Plan, actions: &[Action], json: bool) {
             let v = serde_json::json!({"order": ms.index + 1, "slug": ms.slug, "id": ms.id, "action": what});
             println!("{v}");
         } else {
-            println!("{:>3}  {}  {:<15} {}", ms.index + 1, short(&ms.id), what, ms.slug);
+            println!(
+                "{:>3}  {}  {:<15} {}",
+                ms.index + 1,
+                short(&ms.id),
+                what,
+                ms.slug
+            );
         }
     }
 }
@@ -62,21 +72,33 @@ pub fn print_plan(plan: &Plan, actions: &[Action], json: bool) {
 /// Compares the newest checkpoint's chain with the plan: the first microstep whose ID differs,
 /// and what in it changed.
 pub fn explanation(plan: &Plan, records: &[CheckpointRecord]) -> Vec<String> {
-    let Some(newest) = records
-        .iter()
-        .max_by(|a, b| a.created_at.partial_cmp(&b.created_at).unwrap_or(std::cmp::Ordering::Equal))
-    else {
-        return vec!["No checkpoint has been created in this build dir yet: everything runs.".into()];
+    let Some(newest) = records.iter().max_by(|a, b| {
+        a.created_at
+            .partial_cmp(&b.created_at)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    }) else {
+        return vec![
+            "No checkpoint has been created in this build dir yet: everything runs.".into(),
+        ];
     };
-    let by_id: BTreeMap<&str, &CheckpointRecord> = records.iter().map(|r| (r.id.as_str(), r)).collect();
+    let by_id: BTreeMap<&str, &CheckpointRecord> =
+        records.iter().map(|r| (r.id.as_str(), r)).collect();
     let mut chain = vec![newest];
-    while let Some(parent) = chain.last().and_then(|r| r.parent.as_deref()).and_then(|p| by_id.get(p)) {
+    while let Some(parent) = chain
+        .last()
+        .and_then(|r| r.parent.as_deref())
+        .and_then(|p| by_id.get(p))
+    {
         chain.push(parent);
     }
     chain.reverse();
     for old in chain {
         let Some(ms) = plan.microsteps.iter().find(|m| m.slug == old.slug) else {
-            return vec![format!("Microstep {} (checkpoint {}) is no longer in the recipe.", old.slug, short(&old.id))];
+            return vec![format!(
+                "Microstep {} (checkpoint {}) is no longer in the recipe.",
+                old.slug,
+                short(&old.id)
+            )];
         };
         if ms.id == old.id {
             continue;
@@ -94,7 +116,10 @@ pub fn explanation(plan: &Plan, records: &[CheckpointRecord]) -> Vec<String> {
         } else {
             out.extend(changes.into_iter().map(|c| format!("  {c}")));
         }
-        out.push(format!("A build with -c resumes before it and runs {} microstep(s).", plan.microsteps.len() - ms.index));
+        out.push(format!(
+            "A build with -c resumes before it and runs {} microstep(s).",
+            plan.microsteps.len() - ms.index
+        ));
         return out;
     }
     vec![format!(

@@ -53,7 +53,8 @@ fn monitor_error(socket: &Path, message: String) -> Error {
 
 /// Sends one command and returns the monitor's reply, cleaned of echo, escapes and prompts.
 fn exchange(socket: &Path, command: &str, timeout: Duration) -> Result<String> {
-    let mut stream = UnixStream::connect(socket).map_err(|e| monitor_error(socket, format!("cannot connect: {e}")))?;
+    let mut stream = UnixStream::connect(socket)
+        .map_err(|e| monitor_error(socket, format!("cannot connect: {e}")))?;
     let deadline = Instant::now() + timeout;
     let mut banner = Vec::new();
     read_to_prompt(&mut stream, &mut banner, deadline).map_err(|e| {
@@ -73,7 +74,10 @@ fn exchange(socket: &Path, command: &str, timeout: Duration) -> Result<String> {
         Err(e) => {
             return Err(monitor_error(
                 socket,
-                format!("`{command}` did not finish within {}s: {e}", timeout.as_secs()),
+                format!(
+                    "`{command}` did not finish within {}s: {e}",
+                    timeout.as_secs()
+                ),
             ));
         }
     }
@@ -81,7 +85,11 @@ fn exchange(socket: &Path, command: &str, timeout: Duration) -> Result<String> {
 }
 
 /// Reads until the buffer ends with a prompt at the start of a line (or is the prompt alone).
-fn read_to_prompt(stream: &mut UnixStream, buf: &mut Vec<u8>, deadline: Instant) -> std::io::Result<()> {
+fn read_to_prompt(
+    stream: &mut UnixStream,
+    buf: &mut Vec<u8>,
+    deadline: Instant,
+) -> std::io::Result<()> {
     let mut chunk = [0u8; 4096];
     loop {
         if ends_with_prompt(buf) {
@@ -93,7 +101,12 @@ fn read_to_prompt(stream: &mut UnixStream, buf: &mut Vec<u8>, deadline: Instant)
         }
         stream.set_read_timeout(Some(left))?;
         match stream.read(&mut chunk) {
-            Ok(0) => return Err(std::io::Error::new(ErrorKind::UnexpectedEof, "the monitor closed the connection")),
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    ErrorKind::UnexpectedEof,
+                    "the monitor closed the connection",
+                ));
+            }
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
@@ -149,13 +162,18 @@ mod tests {
     #[test]
     fn the_echo_escapes_and_prompt_are_removed() {
         let raw = b"s\x1b[K\x1b[Dsa\x1b[K\x1b[D\x1b[Dinfo snapshots\x1b[K\r\nList of snapshots present on all disks:\r\nID TAG\r\n--  aaaa\r\n(qemu) ";
-        assert_eq!(clean_reply(raw), "List of snapshots present on all disks:\nID TAG\n--  aaaa");
+        assert_eq!(
+            clean_reply(raw),
+            "List of snapshots present on all disks:\nID TAG\n--  aaaa"
+        );
         assert_eq!(clean_reply(b"cont\x1b[K\r\n(qemu) "), "");
     }
 
     #[test]
     fn errors_are_recognised() {
-        assert!(failed("Error: Device 'drive1' is writable but does not support snapshots"));
+        assert!(failed(
+            "Error: Device 'drive1' is writable but does not support snapshots"
+        ));
         assert!(failed("unknown command: 'savevmm'"));
         assert!(!failed("List of snapshots present on all disks:"));
     }

@@ -9,18 +9,25 @@ use crate::checkpoint::{self, Store};
 use crate::checkpoint_id::short;
 use crate::cli::RecipeArgs;
 use crate::error::{Error, Result};
+use crate::lock;
 use crate::output::{Format, Output};
 use crate::plan::Resolved;
 use crate::state::StateDb;
-use crate::lock;
 
 pub fn run(args: &RecipeArgs, to: Option<&str>, dry_run: bool, color: bool) -> Result<()> {
     let plan = super::load_plan(args, false)?;
     let output = Arc::new(Output::new(Format::Human, color));
     let _lock = lock::acquire(&plan.build_dir)?;
     let db = StateDb::open(&plan.build_dir)?;
-    let target = to.map(|t| super::build::find_in_plan(&plan, t, "--to")).transpose()?;
-    let index_of = |slug: &str| plan.microsteps.iter().find(|m| m.slug == slug).map(|m| m.index);
+    let target = to
+        .map(|t| super::build::find_in_plan(&plan, t, "--to"))
+        .transpose()?;
+    let index_of = |slug: &str| {
+        plan.microsteps
+            .iter()
+            .find(|m| m.slug == slug)
+            .map(|m| m.index)
+    };
     let selected: Vec<_> = db
         .journal_pending()?
         .into_iter()
@@ -30,13 +37,21 @@ pub fn run(args: &RecipeArgs, to: Option<&str>, dry_run: bool, color: bool) -> R
             (Some(_), None) => true,
         })
         .collect();
-    let prefix = if dry_run { "Would roll back" } else { "Rolling back" };
+    let prefix = if dry_run {
+        "Would roll back"
+    } else {
+        "Rolling back"
+    };
     if selected.is_empty() {
         output.message("Nothing to roll back: no journaled microstep after the target.");
     }
     let mut contexts = Contexts::new(&plan, &output)?;
     for entry in &selected {
-        output.message(format!("{prefix} {} ({})", entry.slug, short(&entry.checkpoint_id)));
+        output.message(format!(
+            "{prefix} {} ({})",
+            entry.slug,
+            short(&entry.checkpoint_id)
+        ));
         if dry_run {
             continue;
         }
@@ -54,7 +69,11 @@ pub fn run(args: &RecipeArgs, to: Option<&str>, dry_run: bool, color: bool) -> R
         db.mark_rolled_back(&entry.checkpoint_id)?;
     }
     if !dry_run {
-        for ms in plan.microsteps.iter().filter(|m| target.is_none_or(|t| m.index > t)) {
+        for ms in plan
+            .microsteps
+            .iter()
+            .filter(|m| target.is_none_or(|t| m.index > t))
+        {
             db.mark_rolled_back(&ms.id)?;
         }
     }
@@ -66,7 +85,11 @@ pub fn run(args: &RecipeArgs, to: Option<&str>, dry_run: bool, color: bool) -> R
         let store = Store::open(driver, &db, &mut contexts, &output)?;
         if store.exists(&ms.id) {
             if dry_run {
-                output.message(format!("Would apply checkpoint {} ({})", short(&ms.id), ms.slug));
+                output.message(format!(
+                    "Would apply checkpoint {} ({})",
+                    short(&ms.id),
+                    ms.slug
+                ));
             } else {
                 store.apply(&mut contexts, ms, &output)?;
             }

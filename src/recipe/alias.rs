@@ -43,9 +43,12 @@ impl Aliases {
                 let Some(path) = candidates.iter().find(|p| p.is_file()) else {
                     let searched: Vec<String> =
                         candidates.iter().map(|p| p.display().to_string()).collect();
-                    return Err(Diagnostic::at(&node.span, format!("alias file `{name}` not found"))
-                        .note(format!("searched:\n{}", searched.join("\n")))
-                        .into());
+                    return Err(Diagnostic::at(
+                        &node.span,
+                        format!("alias file `{name}` not found"),
+                    )
+                    .note(format!("searched:\n{}", searched.join("\n")))
+                    .into());
                 };
                 let root = read_yaml(path, "cannot read alias file")?;
                 self.add_defs(&root)
@@ -68,14 +71,22 @@ impl Aliases {
     }
 
     /// The commands an alias call stands for, or None when `name` is no alias.
-    pub fn expand(&self, name: &str, key: &Node, args: &Node, depth: usize) -> Result<Option<Vec<Node>>> {
+    pub fn expand(
+        &self,
+        name: &str,
+        key: &Node,
+        args: &Node,
+        depth: usize,
+    ) -> Result<Option<Vec<Node>>> {
         let Some(alias) = self.defs.get(name) else {
             return Ok(None);
         };
         if depth >= MAX_DEPTH {
-            return Err(Diagnostic::at(&key.span, format!("alias `{name}` expands into itself"))
-                .hint("an alias may call other aliases, but not in a loop")
-                .into());
+            return Err(
+                Diagnostic::at(&key.span, format!("alias `{name}` expands into itself"))
+                    .hint("an alias may call other aliases, but not in a loop")
+                    .into(),
+            );
         }
         let given: Vec<String> = match &args.value {
             _ if args.is_null() => Vec::new(),
@@ -84,7 +95,11 @@ impl Aliases {
                 .iter()
                 .map(|i| i.str("an alias argument").map(str::to_string))
                 .collect::<std::result::Result<_, _>>()?,
-            Value::Map(_) => return Err(args.wrong_kind("alias arguments", "a string or a list of strings").into()),
+            Value::Map(_) => {
+                return Err(args
+                    .wrong_kind("alias arguments", "a string or a list of strings")
+                    .into());
+            }
         };
         if given.len() != alias.arity {
             let wanted: Vec<String> = (1..=alias.arity).map(|i| format!("@{i}")).collect();
@@ -104,7 +119,9 @@ impl Aliases {
             })
             .into());
         }
-        Ok(Some(alias.body.iter().map(|n| substitute(n, &given)).collect()))
+        Ok(Some(
+            alias.body.iter().map(|n| substitute(n, &given)).collect(),
+        ))
     }
 }
 
@@ -112,13 +129,20 @@ fn max_placeholder(node: &Node) -> usize {
     match &node.value {
         Value::Scalar(s) => placeholders(&s.text).max().unwrap_or(0),
         Value::Seq(items) => items.iter().map(max_placeholder).max().unwrap_or(0),
-        Value::Map(entries) => entries.iter().map(|(_, v)| max_placeholder(v)).max().unwrap_or(0),
+        Value::Map(entries) => entries
+            .iter()
+            .map(|(_, v)| max_placeholder(v))
+            .max()
+            .unwrap_or(0),
     }
 }
 
 fn placeholders(text: &str) -> impl Iterator<Item = usize> + '_ {
     text.match_indices('@').filter_map(|(i, _)| {
-        let digits: String = text[i + 1..].chars().take_while(char::is_ascii_digit).collect();
+        let digits: String = text[i + 1..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
         digits.parse().ok().filter(|n| *n > 0)
     })
 }
@@ -137,7 +161,10 @@ fn substitute(node: &Node, args: &[String]) -> Node {
                 .collect(),
         ),
     };
-    Node { value, span: node.span.clone() }
+    Node {
+        value,
+        span: node.span.clone(),
+    }
 }
 
 /// Replaces each `@N` by the Nth argument in one pass, so that an argument's own text (which

@@ -63,7 +63,9 @@ impl RawRecipe {
 
 pub fn load(path: &Path) -> Result<Recipe> {
     let chain = load_chain(path)?;
-    let child = chain.last().ok_or_else(|| Error::Other("empty recipe chain".into()))?;
+    let child = chain
+        .last()
+        .ok_or_else(|| Error::Other("empty recipe chain".into()))?;
     let name = recipe_name(&child.path);
     let description = description_of(&child.root.span.file);
 
@@ -134,11 +136,14 @@ pub fn recipe_name(path: &Path) -> String {
 }
 
 fn description_of(file: &Arc<SourceFile>) -> Option<String> {
-    file.text.lines().take_while(|l| l.starts_with('#')).find_map(|l| {
-        let rest = l.trim_start_matches('#').trim();
-        rest.strip_prefix("DESCRIPTION:")
-            .map(|d| d.trim().to_string())
-    })
+    file.text
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .find_map(|l| {
+            let rest = l.trim_start_matches('#').trim();
+            rest.strip_prefix("DESCRIPTION:")
+                .map(|d| d.trim().to_string())
+        })
 }
 
 fn load_chain(path: &Path) -> Result<Vec<RawRecipe>> {
@@ -147,12 +152,18 @@ fn load_chain(path: &Path) -> Result<Vec<RawRecipe>> {
     while let Some((path, from)) = next.take() {
         if !path.is_file() {
             let d = match &from {
-                Some(span) => Diagnostic::at(span, format!("parent recipe {} not found", path.display())),
+                Some(span) => {
+                    Diagnostic::at(span, format!("parent recipe {} not found", path.display()))
+                }
                 None => Diagnostic::new(format!("recipe {} not found", path.display())),
             };
-            return Err(d.hint("the path is relative to the recipe that names it").into());
+            return Err(d
+                .hint("the path is relative to the recipe that names it")
+                .into());
         }
-        let canonical = path.canonicalize().map_err(|e| Error::io("cannot read", &path, e))?;
+        let canonical = path
+            .canonicalize()
+            .map_err(|e| Error::io("cannot read", &path, e))?;
         if let Some(first) = chain
             .iter()
             .position(|r| r.path.canonicalize().ok().as_deref() == Some(canonical.as_path()))
@@ -228,7 +239,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j - 1] + cost).min(d[i - 1][j] + 1).min(d[i][j - 1] + 1);
+            let mut best = (d[i - 1][j - 1] + cost)
+                .min(d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 best = best.min(d[i - 2][j - 2] + 1);
             }
@@ -244,7 +257,10 @@ fn global_value(key: &str, v: &Node) -> Result<GlobalValue> {
             let mut map = IndexMap::new();
             for (k, val) in entries {
                 let name = k.str("a key")?.to_string();
-                map.insert(name, scalar_text(val, &format!("`{key}.{}`", k.as_str().unwrap_or("")))?);
+                map.insert(
+                    name,
+                    scalar_text(val, &format!("`{key}.{}`", k.as_str().unwrap_or("")))?,
+                );
             }
             GlobalValue::Map(map)
         }
@@ -288,6 +304,9 @@ fn section_items<'a>(chain: &'a [RawRecipe], section: &str) -> Result<Vec<&'a No
     Ok(items)
 }
 
+/// A microstep and the hooks it declares: `(hook key, where, commands)`.
+type PendingHooks = (Microstep, Vec<(String, Span, Vec<Command>)>);
+
 struct StepLoader {
     step_dirs: Vec<PathBuf>,
     aliases: Aliases,
@@ -328,7 +347,8 @@ impl StepLoader {
             clean: Vec::new(),
         };
         if inline {
-            self.step_body(section, &mut step, args_items)?;
+            let pending = self.step_body(&mut step, args_items)?;
+            self.register_hooks(section, &mut step, pending)?;
             return Ok(step);
         }
 
@@ -337,7 +357,7 @@ impl StepLoader {
         let body = root.seq(&format!("step file {}", path.display()))?;
         self.step_files.push(path.clone());
         step.file = Some(path);
-        self.step_body(section, &mut step, body)?;
+        let mut pending = self.step_body(&mut step, body)?;
 
         let mut selection: Vec<&Node> = Vec::new();
         for arg in args_items {
@@ -360,9 +380,13 @@ impl StepLoader {
             for sel in selection {
                 let wanted = sel.as_str().unwrap_or_default();
                 let Some(ms) = step.microsteps.iter().find(|m| m.name == wanted) else {
-                    let known: Vec<&str> = step.microsteps.iter().map(|m| m.name.as_str()).collect();
-                    let d = Diagnostic::at(&sel.span, format!("step `{name}` has no microstep `{wanted}`"))
-                        .note(format!("step `{name}` has: {}", known.join(", ")));
+                    let known: Vec<&str> =
+                        step.microsteps.iter().map(|m| m.name.as_str()).collect();
+                    let d = Diagnostic::at(
+                        &sel.span,
+                        format!("step `{name}` has no microstep `{wanted}`"),
+                    )
+                    .note(format!("step `{name}` has: {}", known.join(", ")));
                     let d = match closest(wanted, known.iter().copied()) {
                         Some(best) => d.hint(format!("did you mean `{best}`?")),
                         None => d.hint("a step call lists microsteps to run, by name; leave the list out to run them all"),
@@ -371,8 +395,15 @@ impl StepLoader {
                 };
                 chosen.push(ms.clone());
             }
+            // Only the selected microsteps' hooks, in the order the microsteps run.
+            pending = chosen
+                .iter()
+                .flat_map(|ms| pending.iter().filter(|(p, _)| p.name == ms.name).cloned())
+                .collect();
             step.microsteps = chosen;
         }
+        // Hooks are registered once the call's arguments are known, so they run with them.
+        self.register_hooks(section, &mut step, pending)?;
         Ok(step)
     }
 
@@ -397,7 +428,10 @@ impl StepLoader {
             .into())
     }
 
-    fn step_body(&mut self, section: &str, step: &mut Step, items: &[Node]) -> Result<()> {
+    /// Reads a step's variables and microsteps into `step`; returns the hooks each microstep
+    /// declares, for `register_hooks` once the step call is fully known.
+    fn step_body(&mut self, step: &mut Step, items: &[Node]) -> Result<Vec<PendingHooks>> {
+        let mut pending = Vec::new();
         // Variables first: a hook borrows the whole step's variables wherever it is declared.
         for item in items {
             let (k, v) = item.single_entry().ok_or_else(|| {
@@ -409,7 +443,9 @@ impl StepLoader {
             let key = k.str("a name")?.to_string();
             if !matches!(v.value, Value::Seq(_)) {
                 let value = scalar_text(v, &format!("step variable `{key}`"))?;
-                step.vars.defaults.insert(key.clone(), Var { name: key, value });
+                step.vars
+                    .defaults
+                    .insert(key.clone(), Var { name: key, value });
             }
         }
         for item in items {
@@ -423,10 +459,24 @@ impl StepLoader {
                 for cmd in cmds {
                     self.microstep_item(&mut ms, cmd, &mut hooks)?;
                 }
-                for (key, span, commands) in hooks {
-                    self.register_hook(section, step, &ms, &key, &span, commands)?;
+                if !hooks.is_empty() {
+                    pending.push((ms.clone(), hooks));
                 }
                 step.microsteps.push(ms);
+            }
+        }
+        Ok(pending)
+    }
+
+    fn register_hooks(
+        &mut self,
+        section: &str,
+        step: &mut Step,
+        pending: Vec<PendingHooks>,
+    ) -> Result<()> {
+        for (ms, hooks) in pending {
+            for (key, span, commands) in hooks {
+                self.register_hook(section, step, &ms, &key, &span, commands)?;
             }
         }
         Ok(())
@@ -467,14 +517,16 @@ impl StepLoader {
                     let cmd = check
                         .get("cmd")
                         .ok_or_else(|| Diagnostic::at(&check.span, "a verify entry needs `cmd`"))?;
-                    let expect = check
-                        .get("expect")
-                        .ok_or_else(|| Diagnostic::at(&check.span, "a verify entry needs `expect`"))?;
+                    let expect = check.get("expect").ok_or_else(|| {
+                        Diagnostic::at(&check.span, "a verify entry needs `expect`")
+                    })?;
                     let ctx = match check.get("context") {
                         None => Ctx::Local,
                         Some(c) => {
                             let name = c.str("`context`")?;
-                            Ctx::from_name(name).ok_or_else(|| unknown(&c.span, "context", name, &["local", "out", "in"]))?
+                            Ctx::from_name(name).ok_or_else(|| {
+                                unknown(&c.span, "context", name, &["local", "out", "in"])
+                            })?
                         }
                     };
                     ms.verify.push(Verify {
@@ -543,7 +595,12 @@ impl StepLoader {
             "rescue" => {
                 let parts = v.seq("`rescue`")?;
                 if parts.len() != 2 {
-                    return Err(arity(v, "rescue", "two commands (the command, then what runs if it fails)", parts.len()));
+                    return Err(arity(
+                        v,
+                        "rescue",
+                        "two commands (the command, then what runs if it fails)",
+                        parts.len(),
+                    ));
                 }
                 Command::Rescue {
                     body: Box::new(sub(&parts[0])?),
@@ -553,7 +610,12 @@ impl StepLoader {
             "test" => {
                 let parts = v.seq("`test`")?;
                 if !(2..=3).contains(&parts.len()) {
-                    return Err(arity(v, "test", "two or three commands (condition, then, else)", parts.len()));
+                    return Err(arity(
+                        v,
+                        "test",
+                        "two or three commands (condition, then, else)",
+                        parts.len(),
+                    ));
                 }
                 Command::Test {
                     cond: Box::new(sub(&parts[0])?),
@@ -579,8 +641,9 @@ impl StepLoader {
             "reload_context" => {
                 let name = v.str("`reload_context`")?;
                 Command::ReloadContext {
-                    ctx: Ctx::from_name(name)
-                        .ok_or_else(|| unknown(&v.span, "context", name, &["local", "out", "in"]))?,
+                    ctx: Ctx::from_name(name).ok_or_else(|| {
+                        unknown(&v.span, "context", name, &["local", "out", "in"])
+                    })?,
                     span: k.span.clone(),
                 }
             }
@@ -588,7 +651,11 @@ impl StepLoader {
                 return Err(Diagnostic::at(&k.span, format!("hook `{other}` must be a command of a microstep, not nested in another command")).into());
             }
             other if MICROSTEP_KEYS.contains(&other) => {
-                return Err(Diagnostic::at(&k.span, format!("`{other}` belongs to a microstep, not inside a command")).into());
+                return Err(Diagnostic::at(
+                    &k.span,
+                    format!("`{other}` belongs to a microstep, not inside a command"),
+                )
+                .into());
             }
             other => {
                 if let Some(expanded) = self.aliases.expand(other, k, v, depth)? {
@@ -648,10 +715,21 @@ impl StepLoader {
                 let vars = step.vars.clone();
                 if key.ends_with("_init") {
                     let microstep = hook_ms("init", sec.init.len());
-                    sec.init.push(Hook { microstep, step: step.name.clone(), vars });
+                    sec.init.push(Hook {
+                        microstep,
+                        step: step.name.clone(),
+                        vars,
+                    });
                 } else {
                     let microstep = hook_ms("clean", sec.clean.len());
-                    sec.clean.insert(0, Hook { microstep, step: step.name.clone(), vars });
+                    sec.clean.insert(
+                        0,
+                        Hook {
+                            microstep,
+                            step: step.name.clone(),
+                            vars,
+                        },
+                    );
                 }
             }
         }
@@ -660,11 +738,17 @@ impl StepLoader {
 }
 
 fn is_hook(key: &str) -> bool {
-    key.starts_with("on_") && (key.ends_with("_init") || key.ends_with("_clean")) && key != "on_checkpoint"
+    key.starts_with("on_")
+        && (key.ends_with("_init") || key.ends_with("_clean"))
+        && key != "on_checkpoint"
 }
 
 fn arity(v: &Node, what: &str, expected: &str, got: usize) -> Error {
-    Diagnostic::at(&v.span, format!("`{what}` takes {expected}, but {got} given")).into()
+    Diagnostic::at(
+        &v.span,
+        format!("`{what}` takes {expected}, but {got} given"),
+    )
+    .into()
 }
 
 fn text_list(v: &Node, what: &str) -> Result<Vec<Text>> {

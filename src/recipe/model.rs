@@ -24,7 +24,9 @@ impl Text {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Ctx {
     Local,
@@ -65,14 +67,33 @@ impl fmt::Display for Ctx {
 
 #[derive(Debug, Clone)]
 pub enum Command {
-    Exec { ctx: Ctx, cmd: Text },
+    Exec {
+        ctx: Ctx,
+        cmd: Text,
+    },
     /// Standard output of `from` becomes standard input of `to`, across contexts.
-    Pipe { from: (Ctx, Text), to: (Ctx, Text) },
-    Rescue { body: Box<Command>, rescue: Box<Command> },
-    Test { cond: Box<Command>, then: Box<Command>, otherwise: Option<Box<Command>> },
+    Pipe {
+        from: (Ctx, Text),
+        to: (Ctx, Text),
+    },
+    Rescue {
+        body: Box<Command>,
+        rescue: Box<Command>,
+    },
+    Test {
+        cond: Box<Command>,
+        then: Box<Command>,
+        otherwise: Option<Box<Command>>,
+    },
     Group(Vec<Command>),
-    Breakpoint { message: Option<Text>, span: Span },
-    ReloadContext { ctx: Ctx, span: Span },
+    Breakpoint {
+        message: Option<Text>,
+        span: Span,
+    },
+    ReloadContext {
+        ctx: Ctx,
+        span: Span,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]

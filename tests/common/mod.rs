@@ -188,19 +188,28 @@ impl Run {
 
     #[track_caller]
     pub fn stdout_has(&self, needle: &str) -> &Run {
-        assert!(self.stdout.contains(needle), "stdout lacks {needle:?}\n{self}");
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}\n{self}"
+        );
         self
     }
 
     #[track_caller]
     pub fn stdout_lacks(&self, needle: &str) -> &Run {
-        assert!(!self.stdout.contains(needle), "stdout has {needle:?}\n{self}");
+        assert!(
+            !self.stdout.contains(needle),
+            "stdout has {needle:?}\n{self}"
+        );
         self
     }
 
     #[track_caller]
     pub fn stderr_has(&self, needle: &str) -> &Run {
-        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}\n{self}");
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}\n{self}"
+        );
         self
     }
 
@@ -257,10 +266,84 @@ pub fn unindent(text: &str) -> String {
 
 /// The 12 lowercase hex characters of a shown checkpoint ID.
 pub fn is_short_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 12
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The root of the repository, for the shipped recipes.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+// ---- helpers for the checkpoint and driver tests ----
+
+impl Test {
+    /// Runs the binary in the tree with `args` instead of the builder's, so one tree can see a
+    /// sequence of commands (build, rebuild, list, ...).
+    pub fn cairn(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::cargo_bin("cairn").expect("the cairn binary is built");
+        cmd.current_dir(self.current_dir.as_deref().unwrap_or(self.dir.path()))
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("XDG_CONFIG_HOME", self.dir.path().join(".config"))
+            .env_remove("RUST_LOG")
+            .write_stdin(self.stdin.clone())
+            .timeout(std::time::Duration::from_secs(60));
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let output = cmd.output().expect("run cairn");
+        Run {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            root: self.dir.path().to_path_buf(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            code: output.status.code(),
+        }
+    }
+
+    /// Rewrites a file of the tree after the builder is made (an input that changes).
+    pub fn rewrite(&self, path: &str, contents: &str) {
+        self.write(path, unindent(contents).as_bytes());
+    }
+}
+
+/// Whether a test that needs a backend (root, a tool, a kernel feature) can run. When it cannot,
+/// the test prints why and should return early, unless `CAIRN_REQUIRE_BACKENDS=1` is set (CI
+/// with every backend installed), where a missing backend fails the test instead.
+#[track_caller]
+pub fn require_backend(name: &str, available: bool) -> bool {
+    if available {
+        return true;
+    }
+    if std::env::var("CAIRN_REQUIRE_BACKENDS").is_ok_and(|v| v == "1") {
+        panic!("backend `{name}` is not available here, and CAIRN_REQUIRE_BACKENDS=1 requires it");
+    }
+    eprintln!(
+        "skipping: backend `{name}` is not available here (set CAIRN_REQUIRE_BACKENDS=1 to make this a failure)"
+    );
+    false
+}
+
+/// Whether `program` is on PATH (or in /sbin, /usr/sbin, where mkfs and losetup live).
+pub fn have_program(program: &str) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/sbin", "/usr/sbin"].map(PathBuf::from))
+        .any(|d| d.join(program).is_file())
+}
+
+/// Whether the tests run as root (loop mounts need it).
+pub fn is_root() -> bool {
+    // The second field of `Uid:` is the effective UID.
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("Uid:")
+                    .map(|r| r.split_whitespace().nth(1) == Some("0"))
+            })
+        })
+        .unwrap_or(false)
 }
