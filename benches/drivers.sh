@@ -40,6 +40,7 @@ if (( EUID != 0 )); then
     exit 2
 fi
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 for tool in hyperfine jq python3 rsync mkfs.xfs losetup mount umount diff awk; do
@@ -215,7 +216,8 @@ mean_of() { stats "$1" "$2" | awk '{ print $1 }'; }
 
 echo
 echo "tree: $tree_files files, $tree_mib MiB; XFS reflink=1 on a loop device; $REPS repetitions;" \
-    "$(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%Y-%m-%dT%H:%MZ)"
+    "$(nproc) cores; load average at start $load_start; $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "kernel $(uname -r); $(cp --version | head -1); $(rsync --version | head -1 | awk '{ print "rsync", $3 }')"
 echo "seconds, mean ± sd over $REPS runs"
 printf '%-22s %16s %16s %16s %16s %10s\n' "" "create 1 (full)" "create 2 (1 file)" "apply" "apply (no target)" "space MiB"
 for d in copy hardlink reflink; do

@@ -22,6 +22,7 @@ if ! [[ $N =~ ^[0-9]+$ ]] || (( N < 2 )); then
     exit 2
 fi
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 for tool in hyperfine jq bash awk; do
@@ -80,7 +81,8 @@ sd() { jq -r ".results[$1].stddev" "$tmp/result.json"; }
 base=$(mean 0) cmds=$(mean 1) steps=$(mean 2) loop=$(mean 3)
 
 echo
-echo "N=$N, hyperfine --warmup 1 --runs $RUNS, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "N=$N, hyperfine --warmup 1 --runs $RUNS, $(nproc) cores, load average at start $load_start, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "kernel $(uname -r); $(bash --version | head -1)"
 printf '%-36s %12s %10s\n' "command" "mean (s)" "sd (s)"
 names=("cairn base (1 command)" "cairn 1 microstep x $N commands" "cairn $N microsteps x 1 command" "bash -c true x $N")
 for i in 0 1 2 3; do

@@ -269,6 +269,8 @@ pub struct Engine<'a> {
     pub settings: Settings,
     checkpointed_steps: Vec<(String, String)>,
     journaled: Vec<String>,
+    /// The step being run and when it began, for "Step X took".
+    current_step: Option<((String, String), Instant)>,
 }
 
 impl<'a> Engine<'a> {
@@ -289,6 +291,7 @@ impl<'a> Engine<'a> {
             settings,
             checkpointed_steps: Vec::new(),
             journaled: Vec::new(),
+            current_step: None,
         }
     }
 
@@ -296,6 +299,7 @@ impl<'a> Engine<'a> {
     pub fn run(&mut self, plan: &Plan, actions: &[Action], from: usize) -> Result<Outcome> {
         for ms in &plan.microsteps[from..] {
             self.check_signal(plan, ms, None)?;
+            self.enter_step(ms);
             let action = actions[ms.index];
             let t = Instant::now();
             self.start_event(ms, action);
@@ -315,7 +319,27 @@ impl<'a> Engine<'a> {
                 return Ok(outcome);
             }
         }
+        self.finish_step();
         Ok(Outcome::Finished)
+    }
+
+    fn enter_step(&mut self, ms: &PlannedMicrostep) {
+        let key = (ms.section.clone(), ms.step.clone());
+        if self.current_step.as_ref().is_some_and(|(k, _)| *k == key) {
+            return;
+        }
+        self.finish_step();
+        self.current_step = Some((key, Instant::now()));
+    }
+
+    fn finish_step(&mut self) {
+        if let Some(((section, step), started)) = self.current_step.take() {
+            self.output.emit(Event::StepEnd {
+                section,
+                step,
+                duration: started.elapsed().as_secs_f64(),
+            });
+        }
     }
 
     /// One microstep, with its journal, verification, state files, checkpoint and, on failure,
@@ -328,12 +352,12 @@ impl<'a> Engine<'a> {
     ) -> Result<Option<Outcome>> {
         let seq = ms.index as i64;
         loop {
-            if !ms.rollback.is_empty() && !self.journaled.contains(&ms.slug) {
+            if !ms.rollback.is_empty() && !self.journaled.contains(&ms.id) {
                 let json =
                     serde_json::to_string(&ms.rollback).map_err(|e| Error::Other(e.to_string()))?;
                 self.db
                     .journal_append(self.run_id, &ms.slug, &ms.id, &json)?;
-                self.journaled.push(ms.slug.clone());
+                self.journaled.push(ms.id.clone());
             }
             self.db.step_started(self.run_id, seq, &ms.slug, &ms.id)?;
             let result = self
@@ -351,7 +375,13 @@ impl<'a> Engine<'a> {
                         Some(0),
                         None,
                     )?;
-                    self.maybe_checkpoint(plan, ms)?;
+                    if let Err(e) = self.maybe_checkpoint(plan, ms) {
+                        // Ctrl+C while the driver saves the state is an interruption, not a
+                        // driver failure; either way the clean hooks run.
+                        self.check_signal(plan, ms, None)?;
+                        self.clean_after_failure(plan, ms);
+                        return Err(e);
+                    }
                     self.end_event(ms, "completed", t);
                     return Ok(None);
                 }
@@ -381,6 +411,8 @@ impl<'a> Engine<'a> {
                 }
             }
             self.end_event(ms, "failed", t);
+            // Ctrl+C at the prompt ends the build as interrupted.
+            self.check_signal(plan, ms, None)?;
             self.clean_after_failure(plan, ms);
             return Err(error);
         }
@@ -392,13 +424,22 @@ impl<'a> Engine<'a> {
         let Some(signal) = signals::interrupted() else {
             return Ok(());
         };
+        // The interrupted command's group is gone by now (its shell was stopped): what runs
+        // from here (undo, clean hooks) is not cut short by the grace period, only by a
+        // second signal.
+        signals::disarm_grace();
         if let Some(seq) = seq {
+            let mut detail = "interrupted by a signal".to_string();
+            // All or nothing: an interrupted atomic microstep is undone like a failed one.
+            if ms.atomic {
+                detail = format!("{detail}; {}", self.undo(plan, ms));
+            }
             self.db.step_finished(
                 self.run_id,
                 seq,
                 StepStatus::Interrupted,
                 None,
-                Some("interrupted by a signal"),
+                Some(&detail),
             )?;
         }
         self.output

@@ -33,7 +33,7 @@ pub fn driver_of(plan: &Plan) -> Result<Option<BoundDriver>> {
     let Some(spec) = &plan.recipe.checkpoint else {
         return Ok(None);
     };
-    let path = crate::driver::find(spec, &recipe_dirs(plan))?;
+    let path = crate::driver::find(spec, &recipe_dirs(plan), &plan.recipe.step_dirs)?;
     let driver = Driver::load(&path)?;
     Ok(Some(BoundDriver::bind(driver, &plan.global_scope)))
 }
@@ -74,7 +74,19 @@ impl<'a> Store<'a> {
         contexts: &mut Contexts,
         output: &Output,
     ) -> Result<Store<'a>> {
-        driver.enabled(contexts)?;
+        if let Err(e) = driver.enabled(contexts) {
+            if !driver.driver.kameleon {
+                return Err(e);
+            }
+            // Kameleon's `enabled?` says whether checkpoints can be listed yet (the disk
+            // image may not exist before bootstrap): not yet means none exist.
+            output.message(format!(" --> Checkpoint driver `{}` is not ready yet: no checkpoint to apply", driver.name()));
+            return Ok(Store {
+                driver,
+                db,
+                existing: Vec::new(),
+            });
+        }
         // A driver without `delete` cannot remove a half-made checkpoint: its record stays
         // unfinished, and the ID is left out of what exists until a create of it succeeds.
         let mut unfinished = Vec::new();
@@ -213,6 +225,10 @@ impl<'a> Store<'a> {
         output: &Output,
     ) -> Result<()> {
         let started = Instant::now();
+        if self.driver.driver.kameleon && self.driver.enabled(contexts).is_err() {
+            output.message(" --> Do not create a checkpoint for this microstep: disabled in backend");
+            return Ok(());
+        }
         if self.exists(&ms.id) && self.driver.driver.has(Op::Delete) {
             self.driver.run(contexts, Op::Delete, &ms.id)?;
         }

@@ -56,7 +56,7 @@ pub struct BuildArgs {
     #[arg(short = 'F', long, value_name = "ID|SLUG|last")]
     pub from_checkpoint: Option<String>,
     /// With -c: create checkpoints, but apply none (build from scratch)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from_checkpoint")]
     pub fresh: bool,
     /// Create checkpoints from this microstep on (ID, slug)
     #[arg(short = 'B', long, value_name = "ID|SLUG")]

@@ -126,7 +126,7 @@ impl Context {
 
     /// Runs one command with the contents of `data` as its standard input.
     pub fn feed(&mut self, cmd: &str, data: File) -> Result<CommandResult, ContextError> {
-        self.exchange(cmd, Sink::Lines, Some(data))
+        self.exchange(cmd, Sink::Lines, Some(Input::Data(data)))
     }
 
     /// Ends the shell; the next command starts a new one.
@@ -207,11 +207,20 @@ impl Context {
             marker,
         });
         let workdir = self.spec.workdir.clone();
-        let init = match workdir {
-            Some(dir) => format!("cd -- {}", quote(&dir)),
-            None => "true".to_string(),
+        let mut init = match workdir {
+            Some(dir) => format!("cd -- {}\n", quote(&dir)),
+            None => String::new(),
         };
-        let r = self.exchange(&init, Sink::Lines, None)?;
+        // Kameleon's recipes find their working directory in KAMELEON_WORKDIR.
+        init.push_str("export CAIRN_WORKDIR=\"$PWD\" KAMELEON_WORKDIR=\"$PWD\"");
+        let mut r = self.exchange(&init, Sink::Lines, None)?;
+        // `env:` scripts run in the shell itself, so the functions they define stay.
+        for script in self.spec.env.clone() {
+            if r.status != 0 {
+                break;
+            }
+            r = self.exchange(&script, Sink::Lines, Some(Input::Source))?;
+        }
         if r.status != 0 {
             let tail = r.tail;
             self.stop();
@@ -228,7 +237,7 @@ impl Context {
         &mut self,
         cmd: &str,
         sink: Sink,
-        data: Option<File>,
+        input: Option<Input>,
     ) -> Result<CommandResult, ContextError> {
         self.ensure_started()?;
         let ctx = self.ctx;
@@ -246,10 +255,14 @@ impl Context {
         if let Ok(mut s) = shell.sink.lock() {
             *s = sink;
         }
-        let data_len = data
-            .as_ref()
-            .map(|f| f.metadata().map(|m| m.len()).unwrap_or(0));
-        let frame = frame(cmd, &shell.marker, errexit, data_len);
+        let (frame, data) = match input {
+            Some(Input::Source) => (source_frame(cmd, &shell.marker), None),
+            Some(Input::Data(f)) => {
+                let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+                (frame(cmd, &shell.marker, errexit, Some(len)), Some(f))
+            }
+            None => (frame(cmd, &shell.marker, errexit, None), None),
+        };
         let write = || -> std::io::Result<()> {
             shell.stdin.write_all(frame.as_bytes())?;
             if let Some(mut f) = data {
@@ -334,6 +347,23 @@ fn frame(cmd: &str, marker: &str, errexit: bool, data_len: Option<u64>) -> Strin
         input = input,
         opts = opts,
         cmd = quote(cmd),
+        marker = marker,
+    )
+}
+
+/// What a command gets besides its text.
+enum Input {
+    /// Bytes for its standard input.
+    Data(File),
+    /// Run in the context's shell itself rather than a subshell, without errexit.
+    Source,
+}
+
+/// A script run in the context's shell itself (an `env:` file): what it defines stays.
+fn source_frame(script: &str, marker: &str) -> String {
+    format!(
+        "{{ eval {script} 0<&-\nprintf '%s %s\\n' '{marker}' \"$?\"; printf '%s\\n' '{marker}' >&2\n}}\n",
+        script = quote(script),
         marker = marker,
     )
 }

@@ -77,6 +77,9 @@ pub struct Driver {
     pub description: Option<String>,
     pub requires: Vec<String>,
     pub variables: IndexMap<String, Text>,
+    /// A Kameleon checkpoint file: `enabled?` failing means "not ready yet" (nothing to list,
+    /// nothing to create now), not an error, as Kameleon reads it.
+    pub kameleon: bool,
     ops: BTreeMap<Op, Vec<Command>>,
 }
 
@@ -93,10 +96,12 @@ impl Driver {
             description: None,
             requires: Vec::new(),
             variables: IndexMap::new(),
+            kameleon: root.span.file.dialect == crate::recipe::dialect::Dialect::Kameleon,
             ops: BTreeMap::new(),
         };
         for (k, v) in entries {
             let key = k.str("a key")?;
+            let key = if key == "enabled?" { "enabled" } else { key };
             match key {
                 "description" => driver.description = Some(v.str("`description`")?.to_string()),
                 "requires" => {
@@ -147,11 +152,16 @@ impl Driver {
 }
 
 /// Where a driver named in a recipe is looked for, in order.
-pub fn search_dirs(recipe_dirs: &[PathBuf]) -> Vec<PathBuf> {
+pub fn search_dirs(recipe_dirs: &[PathBuf], step_dirs: &[PathBuf]) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     for d in recipe_dirs {
         dirs.push(d.join("drivers"));
-        dirs.push(d.join("steps").join("checkpoints"));
+    }
+    for d in step_dirs.iter().chain(recipe_dirs.iter().map(|r| r.join("steps")).collect::<Vec<_>>().iter()) {
+        let k = d.join("checkpoints");
+        if !dirs.contains(&k) {
+            dirs.push(k);
+        }
     }
     if let Some(config) = std::env::var_os("XDG_CONFIG_HOME")
         .map(PathBuf::from)
@@ -181,7 +191,7 @@ pub fn shipped_dirs() -> Vec<PathBuf> {
 
 /// Finds the driver a recipe's `checkpoint:` names: a path (relative to the recipe), or a name
 /// looked up in the search directories.
-pub fn find(spec: &Text, recipe_dirs: &[PathBuf]) -> Result<PathBuf> {
+pub fn find(spec: &Text, recipe_dirs: &[PathBuf], step_dirs: &[PathBuf]) -> Result<PathBuf> {
     let name = spec.text.as_str();
     if name.contains('/') {
         let base = recipe_dirs.first().cloned().unwrap_or_default();
@@ -200,7 +210,7 @@ pub fn find(spec: &Text, recipe_dirs: &[PathBuf]) -> Result<PathBuf> {
     } else {
         format!("{name}.yaml")
     };
-    let dirs = search_dirs(recipe_dirs);
+    let dirs = search_dirs(recipe_dirs, step_dirs);
     for d in &dirs {
         let p = d.join(&file);
         if p.is_file() {

@@ -44,6 +44,12 @@ pub enum Event {
         status: String,
         duration: f64,
     },
+    /// Every microstep of a step is done (Kameleon's "Step X took").
+    StepEnd {
+        section: String,
+        step: String,
+        duration: f64,
+    },
     CheckpointCreated {
         slug: String,
         id: String,
@@ -123,6 +129,12 @@ impl Output {
 
     pub fn emit(&self, event: Event) {
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        // Warnings are for the person, not for a pipe reading the build's output.
+        if let (Event::Warning { .. }, Format::Human | Format::Quiet) = (&event, self.format) {
+            let mut err = std::io::stderr().lock();
+            let _ = self.human(&mut err, &event);
+            return;
+        }
         let mut out = std::io::stdout().lock();
         let _ = match self.format {
             Format::Json => match serde_json::to_string(&event) {
@@ -174,17 +186,9 @@ impl Output {
                 };
                 writeln!(out, "{prefix} {line}")
             }
-            Event::MicrostepEnd {
-                step,
-                duration,
-                status,
-                ..
-            } => {
-                if status == "failed" {
-                    Ok(())
-                } else {
-                    writeln!(out, "Step {step} took: {} secs", secs(*duration))
-                }
+            Event::MicrostepEnd { .. } => Ok(()),
+            Event::StepEnd { step, duration, .. } => {
+                writeln!(out, "Step {step} took: {} secs", secs(*duration))
             }
             Event::CheckpointCreated { id, .. } => writeln!(
                 out,

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 
 use crate::checkpoint_id;
+use crate::recipe::dialect::Dialect;
 use crate::error::{Diagnostic, Error, Result};
 use crate::recipe::{
     Command, Ctx, GlobalValue, Microstep, OnCheckpoint, Recipe, Section, Step, StepVars, Text,
@@ -89,6 +90,8 @@ pub struct ContextSpec {
     pub cmd: Option<String>,
     pub workdir: Option<String>,
     pub interactive_cmd: Option<String>,
+    /// Scripts sourced into the shell when it starts (`env:` files).
+    pub env: Vec<String>,
 }
 
 pub struct Plan {
@@ -116,8 +119,9 @@ pub fn plan(recipe: Recipe, opts: &PlanOptions<'_>) -> Result<Plan> {
     let global_scope = global_scope(&recipe, opts)?;
     let resolver = Resolver::new(&global_scope, &renderer);
 
+    // Kameleon ran commands without errexit, and its recipes are written for that.
     let errexit = match resolver.value("shell_errexit", Mode::Run)? {
-        None => true,
+        None => recipe.dialect == Dialect::Native,
         Some(v) => !matches!(v.trim(), "false" | "no" | "off" | "0"),
     };
     let mut contexts = BTreeMap::new();
@@ -140,6 +144,9 @@ pub fn plan(recipe: Recipe, opts: &PlanOptions<'_>) -> Result<Plan> {
                     "cmd" => spec.cmd = Some(value),
                     "workdir" => spec.workdir = Some(value),
                     "interactive_cmd" => spec.interactive_cmd = Some(value),
+                    // Kameleon's polipo cache settings: accepted, unused.
+                    "proxy_cache" => {}
+                    _ if recipe.dialect == Dialect::Kameleon => {}
                     other => {
                         return Err(crate::recipe::load::unknown(
                             &v.span,
@@ -155,6 +162,13 @@ pub fn plan(recipe: Recipe, opts: &PlanOptions<'_>) -> Result<Plan> {
         contexts.insert(ctx, spec);
     }
     contexts.insert(Ctx::Local, ContextSpec::default());
+    let mut env = Vec::new();
+    for f in &recipe.env_files {
+        env.push(std::fs::read_to_string(f).map_err(|e| Error::io("cannot read env file", f, e))?);
+    }
+    for spec in contexts.values_mut() {
+        spec.env = env.clone();
+    }
 
     let mut planner = Planner {
         renderer: &renderer,
@@ -183,6 +197,11 @@ fn builtin(scope: &mut Scope, name: &str, value: String) {
         Text::new(value, Span::synthetic("built-in")),
         Origin::Builtin,
     );
+}
+
+fn kameleon_uuid(build_dir: &str) -> String {
+    let h = checkpoint_id::chain("kameleon-uuid", build_dir);
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
 fn global_scope(recipe: &Recipe, opts: &PlanOptions<'_>) -> Result<Scope> {
@@ -217,11 +236,34 @@ fn global_scope(recipe: &Recipe, opts: &PlanOptions<'_>) -> Result<Scope> {
             .display()
             .to_string(),
     );
-    scope.mark_volatile("recipe_dir");
-    scope.mark_volatile("build_dir");
-    scope.mark_volatile("cairn_exe");
+    // Kameleon's built-ins, so its recipes and step libraries resolve unchanged. The UUID is
+    // derived from the build dir: stable across rebuilds of one build dir, and hashed by name.
+    let build_dir = absolute(opts.build_dir).display().to_string();
+    let uuid = kameleon_uuid(&build_dir);
+    builtin(&mut scope, "kameleon_recipe_name", recipe.name.clone());
+    builtin(&mut scope, "kameleon_recipe_dir", absolute(recipe_dir).display().to_string());
+    builtin(&mut scope, "kameleon_cwd", build_dir);
+    builtin(&mut scope, "kameleon_short_uuid", uuid.rsplit('-').next().unwrap_or_default().to_string());
+    builtin(&mut scope, "kameleon_uuid", uuid);
+    for name in ["persistent_cache", "proxy_local", "proxy_out", "proxy_in"] {
+        builtin(&mut scope, name, if name == "persistent_cache" { "false" } else { "" }.to_string());
+    }
+    for name in [
+        "recipe_dir",
+        "build_dir",
+        "cairn_exe",
+        "kameleon_recipe_dir",
+        "kameleon_cwd",
+        "kameleon_uuid",
+        "kameleon_short_uuid",
+    ] {
+        scope.mark_volatile(name);
+    }
     for (name, g) in &recipe.globals {
         if let GlobalValue::Text(t) = &g.value {
+            for old in &g.shadowed {
+                scope.set(name, old.clone(), Origin::Global);
+            }
             scope.set(name, t.clone(), Origin::Global);
         }
     }

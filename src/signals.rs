@@ -3,7 +3,7 @@
 //! then kills what is left. A second signal kills at once. Either way cairn itself stays alive
 //! to write the record and run the clean hooks.
 
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -12,6 +12,9 @@ use crate::exec::{self, Signal};
 
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
 static COUNT: AtomicUsize = AtomicUsize::new(0);
+/// Whether the grace period's SIGKILL is still due: cleared once the interrupted command is
+/// gone, so that the clean hooks started after it are not killed by it.
+static GRACE_ARMED: AtomicBool = AtomicBool::new(false);
 
 /// How long a signalled command gets to exit before it is killed.
 pub fn grace() -> Duration {
@@ -34,10 +37,13 @@ pub fn install() -> std::io::Result<()> {
                 } else {
                     Signal::SIGINT
                 };
+                GRACE_ARMED.store(true, Ordering::SeqCst);
                 exec::signal_all(forward);
                 std::thread::spawn(|| {
                     std::thread::sleep(grace());
-                    exec::signal_all(Signal::SIGKILL);
+                    if GRACE_ARMED.load(Ordering::SeqCst) {
+                        exec::signal_all(Signal::SIGKILL);
+                    }
                 });
             } else {
                 exec::signal_all(Signal::SIGKILL);
@@ -45,6 +51,12 @@ pub fn install() -> std::io::Result<()> {
         }
     });
     Ok(())
+}
+
+/// The interrupted command has ended: the grace period's SIGKILL is no longer needed, and
+/// would hit what cairn runs next (undo, clean hooks). A second signal still kills at once.
+pub fn disarm_grace() {
+    GRACE_ARMED.store(false, Ordering::SeqCst);
 }
 
 /// The signal that interrupted the build, if any.

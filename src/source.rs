@@ -5,17 +5,23 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::recipe::dialect::Dialect;
+
 #[derive(Debug)]
 pub struct SourceFile {
     pub path: PathBuf,
     pub text: String,
+    /// How the file's strings and scalars are read: cairn's syntax or Kameleon's.
+    pub dialect: Dialect,
 }
 
 impl SourceFile {
     pub fn new(path: impl Into<PathBuf>, text: String) -> Arc<SourceFile> {
+        let dialect = crate::recipe::dialect::detect(&text);
         Arc::new(SourceFile {
             path: path.into(),
             text,
+            dialect,
         })
     }
 

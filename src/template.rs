@@ -18,6 +18,13 @@ impl Default for Renderer {
         let mut hb = Handlebars::new();
         hb.set_strict_mode(true);
         hb.register_escape_fn(handlebars::no_escape);
+        // A helper shadows a variable of the same name (`{{log}}` would log, not print the
+        // global `log`), so only the block helpers a recipe may use for logic stay.
+        for helper in [
+            "lookup", "raw", "log", "eq", "ne", "gt", "gte", "lt", "lte", "and", "or", "not", "len",
+        ] {
+            hb.unregister_helper(helper);
+        }
         Renderer { hb }
     }
 }
@@ -77,6 +84,12 @@ mod tests {
     #[test]
     fn backslash_gives_literal_braces() {
         assert_eq!(render(r"echo \{{a}}").ok().unwrap(), "echo {{a}}");
+    }
+
+    #[test]
+    fn variables_named_like_helpers_are_variables() {
+        let out = Renderer::default().render("{{log}} {{len}}", &json!({"log": "/var/log", "len": "3"}));
+        assert_eq!(out.ok().unwrap(), "/var/log 3");
     }
 
     #[test]

@@ -156,7 +156,8 @@ impl<'a> Resolver<'a> {
                         _ => self.scope.top(&name),
                     };
                     let Some(level) = level.filter(|_| !data.contains_key(&name)) else {
-                        return Err(self.unknown(text, &name).into());
+                        let self_ref = owner.is_some_and(|(o, _)| o == name);
+                        return Err(self.unknown(text, &name, self_ref).into());
                     };
                     let value = self.resolve(&name, level, mode, stack)?;
                     data.insert(name, serde_json::Value::String(value));
@@ -222,14 +223,28 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    fn unknown(&self, text: &Text, name: &str) -> Diagnostic {
+    fn unknown(&self, text: &Text, name: &str, self_ref: bool) -> Diagnostic {
         let needle = format!("{{{{{name}}}}}");
         let mut span = text.span.locate(&needle);
         if span.len != needle.chars().count() {
             span = text.span.locate(name);
         }
+        if self_ref {
+            return Diagnostic::at(
+                &span,
+                format!("the value of `{name}` uses `{name}`, but no lower level sets it"),
+            )
+            .hint(format!(
+                "in its own value, `{{{{{name}}}}}` means the value being overridden (a step default under a global, a global under `-g` or a step argument); set one, or write the value out in full"
+            ));
+        }
         let d = Diagnostic::at(&span, format!("unknown variable `{name}`"));
-        match closest(name, self.scope.iter().map(|(k, _)| k.as_str())) {
+        let others = self
+            .scope
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .filter(|k| *k != name);
+        match closest(name, others) {
             Some(best) => d.hint(format!("did you mean `{best}`?")),
             None => d.hint(format!(
                 "define it under `global:`, as a step default, or pass `-g {name}=VALUE`"

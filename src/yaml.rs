@@ -110,6 +110,7 @@ impl Node {
 
 pub fn parse(file: &Arc<SourceFile>) -> Result<Node, Diagnostic> {
     let mut builder = Builder {
+        yaml11: file.dialect == crate::recipe::dialect::Dialect::Kameleon,
         anchors: HashMap::new(),
         stack: Vec::new(),
         root: None,
@@ -185,6 +186,8 @@ enum Frame {
 }
 
 struct Builder {
+    /// Plain values are typed as YAML 1.1, as Kameleon's parser types them.
+    yaml11: bool,
     anchors: HashMap<usize, Node>,
     stack: Vec<Frame>,
     root: Option<Node>,
@@ -263,7 +266,16 @@ impl Builder {
         }
     }
 
-    fn push(&mut self, node: Node, anchor: usize) -> Result<bool, Diagnostic> {
+    fn push(&mut self, mut node: Node, anchor: usize) -> Result<bool, Diagnostic> {
+        let is_key = matches!(self.stack.last(), Some(Frame::Map(_, None, ..)));
+        if self.yaml11
+            && !is_key
+            && let Value::Scalar(s) = &mut node.value
+            && s.plain
+            && let Some(typed) = crate::recipe::dialect::yaml11_plain(&s.text)
+        {
+            s.text = typed;
+        }
         if anchor != 0 {
             self.anchors.insert(anchor, node.clone());
         }

@@ -1154,10 +1154,9 @@ fn resume_refuses_when_a_state_file_changed_naming_it_until_force() {
     fs::write(&conf, "setting=2\n").unwrap();
     fs::write(build.join("go"), "").unwrap();
     let conf_name = conf.display().to_string();
-    for refused in [
-        t.cairn(&["resume", "recipe.yaml"]),
-        t.cairn(&["build", "recipe.yaml"]),
-    ] {
+    // `resume`, and a `build` that resumes the interrupted run on its own, both refuse.
+    for args in [["resume", "recipe.yaml"], ["build", "recipe.yaml"]] {
+        let refused = t.cairn(&args);
         refused
             .code(4)
             .stderr_has(&conf_name)

@@ -314,3 +314,44 @@ fn build_dir_option_moves_the_build() {
         t.path().canonicalize().unwrap().join("elsewhere/b")
     );
 }
+
+#[test]
+fn a_cli_value_naming_itself_builds_on_the_recipes_value() {
+    let t = Test::new()
+        .file(
+            "recipe.yaml",
+            r#"
+            global:
+              path: /usr/bin
+            setup:
+              - show:
+                  - write:
+                      - exec_local: echo "{{path}}" > path.txt
+            "#,
+        )
+        .args(&["build", "recipe.yaml", "-g", "path={{path}}:/opt/bin"]);
+    t.run().success();
+    assert_eq!(t.built("path.txt"), "/usr/bin:/opt/bin\n");
+}
+
+#[test]
+fn a_value_naming_itself_with_nothing_below_is_a_recipe_error() {
+    let t = Test::new()
+        .file(
+            "recipe.yaml",
+            r#"
+            global:
+              path: "{{path}}:/opt/bin"
+            setup:
+              - show:
+                  - write:
+                      - exec_local: echo "{{path}}" > path.txt
+            "#,
+        )
+        .args(&["build", "recipe.yaml"]);
+    let run = t.run();
+    run.code(3)
+        .stderr_has("the value of `path` uses `path`, but no lower level sets it")
+        .stderr_has("recipe.yaml:2:10");
+    assert!(!run.stderr.contains("did you mean `path`"), "{run}");
+}

@@ -109,6 +109,16 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
         plan = super::load_plan(&args.recipe, checkpointing)?;
     }
     let installer_resume = resuming && !has_driver;
+    // Installer-mode resume decides what is done, and refuses when state files drifted, before
+    // the run is recorded: a refused resume is no run, so the next build still sees the
+    // interrupted one (and `build --force` resumes it instead of starting over).
+    let done = if installer_resume {
+        let mut actions = checkpoint::actions(&plan, checkpointing, None);
+        mark_done(&plan, &mut actions, &db, args.force)?;
+        Some(actions)
+    } else {
+        None
+    };
 
     let window = (
         args.begin_checkpoint
@@ -143,13 +153,7 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
         resume_hint: resume_hint(&args.recipe, &plan),
     };
     let mut engine = Engine::new(Arc::clone(&output), contexts, &db, run_id, None, settings);
-    let result = execute(
-        args,
-        &mut plan,
-        &mut engine,
-        checkpointing,
-        installer_resume,
-    );
+    let result = execute(args, &mut plan, &mut engine, checkpointing, done);
     engine.contexts.stop_all();
     let status = match &result {
         Ok(()) => RunStatus::Succeeded,
@@ -170,7 +174,7 @@ fn execute(
     plan: &mut Plan,
     engine: &mut Engine<'_>,
     checkpointing: bool,
-    installer_resume: bool,
+    done: Option<Vec<Action>>,
 ) -> Result<()> {
     let db = engine.db;
     if checkpointing {
@@ -190,10 +194,10 @@ fn execute(
             None => s.newest_valid(plan),
         },
     };
-    let mut actions = checkpoint::actions(plan, checkpointing, resume);
-    if installer_resume {
-        mark_done(plan, &mut actions, db, args.force)?;
-    }
+    let mut actions = match done {
+        Some(actions) => actions,
+        None => checkpoint::actions(plan, checkpointing, resume),
+    };
     if let (Some(store), Some(r)) = (&engine.store, resume) {
         store.apply(&mut engine.contexts, &plan.microsteps[r], &engine.output)?;
     }
@@ -219,16 +223,22 @@ fn execute(
     }
 }
 
-/// Installer-mode resume: microsteps an earlier run completed with the same ID are not run
-/// again, provided the files they recorded have not changed since.
+/// Installer-mode resume: the microsteps an earlier run completed with the same ID are not run
+/// again, up to the first one that is not recorded as completed (where the last run stopped);
+/// from there on everything runs, since a completion recorded before an earlier microstep ran
+/// again may have been undone by it. Refused when the files they recorded changed since.
 fn mark_done(plan: &Plan, actions: &mut [Action], db: &StateDb, force: bool) -> Result<()> {
     let completed = db.completed_ids()?;
     let mut done_slugs = Vec::new();
     for ms in &plan.microsteps {
-        if actions[ms.index] == Action::Run && completed.contains(&ms.id) {
-            actions[ms.index] = Action::Done;
-            done_slugs.push(ms.slug.clone());
+        if actions[ms.index] != Action::Run {
+            continue;
         }
+        if !completed.contains(&ms.id) {
+            break;
+        }
+        actions[ms.index] = Action::Done;
+        done_slugs.push(ms.slug.clone());
     }
     let recorded: Vec<_> = db
         .state_files()?

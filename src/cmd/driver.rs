@@ -59,7 +59,7 @@ fn scratch_dir() -> Result<tempfile::TempDir> {
 pub fn list(color: bool) -> Result<()> {
     let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
     let cwd = std::env::current_dir().unwrap_or_default();
-    for dir in crate::driver::search_dirs(&[cwd]) {
+    for dir in crate::driver::search_dirs(&[cwd], &[]) {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };
@@ -290,7 +290,7 @@ fn scenario(
         step("delete A", &mut || {
             run(Op::Delete, &id_a, contexts)?;
             let ids = list(contexts)?;
-            let has = |id: &str| ids.iter().any(|l| id.starts_with(l.as_str()));
+            let has = |id: &str| ids.iter().any(|l| l == id);
             if has(&id_a) {
                 return Err("A is still listed after `delete`".into());
             }

@@ -17,7 +17,12 @@ use crate::plan::{Plan, PlanOptions};
 
 /// Loads and plans the recipe named on the command line.
 pub fn load_plan(args: &RecipeArgs, checkpointing: bool) -> Result<Plan> {
-    let recipe = crate::recipe::load(&args.recipe)?;
+    let recipe = crate::recipe::load::load_with(
+        &args.recipe,
+        &crate::recipe::load::LoadOptions {
+            cli_globals: &args.globals,
+        },
+    )?;
     let build_dir: PathBuf = args
         .build_dir
         .clone()

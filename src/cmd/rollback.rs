@@ -46,7 +46,19 @@ pub fn run(args: &RecipeArgs, to: Option<&str>, dry_run: bool, color: bool) -> R
         output.message("Nothing to roll back: no journaled microstep after the target.");
     }
     let mut contexts = Contexts::new(&plan, &output)?;
+    // A microstep that ran in several builds is journaled once per run, but its effect is there
+    // once: replaying the same rollback commands again would undo nothing, or fail. Only the
+    // newest entry runs; the older copies are marked undone with it.
+    let mut replayed: Vec<(&str, &str)> = Vec::new();
     for entry in &selected {
+        let key = (entry.slug.as_str(), entry.commands.as_str());
+        if replayed.contains(&key) {
+            if !dry_run {
+                db.journal_mark_rolled_back(entry.seq)?;
+            }
+            continue;
+        }
+        replayed.push(key);
         output.message(format!(
             "{prefix} {} ({})",
             entry.slug,

@@ -1,7 +1,7 @@
 //! Aliases: named command lists with positional arguments `@1 @2 ...`, expanded where they are
 //! called, recursively, before any variable is resolved.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 
@@ -25,21 +25,22 @@ pub struct Aliases {
 impl Aliases {
     /// `aliases:` is a mapping of definitions, a file name, or a list of file names. Files are
     /// looked up in `steps/aliases/` next to the recipe, then next to it.
-    pub fn add_from(&mut self, node: &Node, recipe_dir: &Path) -> Result<()> {
+    pub fn add_from(&mut self, node: &Node, recipe_dir: &Path, step_dirs: &[PathBuf]) -> Result<()> {
         match &node.value {
             Value::Map(_) => self.add_defs(node),
             Value::Seq(items) => {
                 for item in items {
-                    self.add_from(item, recipe_dir)?;
+                    self.add_from(item, recipe_dir, step_dirs)?;
                 }
                 Ok(())
             }
             Value::Scalar(_) => {
                 let name = node.str("`aliases`")?;
-                let candidates = [
-                    recipe_dir.join("steps").join("aliases").join(name),
-                    recipe_dir.join(name),
-                ];
+                let candidates: Vec<PathBuf> = step_dirs
+                    .iter()
+                    .map(|d| d.join("aliases").join(name))
+                    .chain([recipe_dir.join("steps").join("aliases").join(name), recipe_dir.join(name)])
+                    .collect();
                 let Some(path) = candidates.iter().find(|p| p.is_file()) else {
                     let searched: Vec<String> =
                         candidates.iter().map(|p| p.display().to_string()).collect();

@@ -7,12 +7,14 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 
 use super::alias::Aliases;
+use super::dialect::{Dialect, translate};
 use super::model::*;
 use crate::error::{Diagnostic, Error, Result};
 use crate::source::{SourceFile, Span};
 use crate::yaml::{self, Node, Value};
 
-const RECIPE_KEYS: [&str; 7] = [
+const RECIPE_KEYS: [&str; 8] = [
+    "env",
     "extend",
     "checkpoint",
     "global",
@@ -61,44 +63,84 @@ impl RawRecipe {
     }
 }
 
+/// What the command line adds to loading: `-g` values, which `extend` and `include_steps`
+/// paths may use.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadOptions<'a> {
+    pub cli_globals: &'a [(String, String)],
+}
+
 pub fn load(path: &Path) -> Result<Recipe> {
-    let chain = load_chain(path)?;
+    load_with(path, &LoadOptions::default())
+}
+
+pub fn load_with(path: &Path, opts: &LoadOptions<'_>) -> Result<Recipe> {
+    let chain = load_chain(path, opts)?;
     let child = chain
         .last()
         .ok_or_else(|| Error::Other("empty recipe chain".into()))?;
     let name = recipe_name(&child.path);
     let description = description_of(&child.root.span.file);
+    let step_dirs = step_dirs(&chain);
 
     let mut globals: IndexMap<String, Global> = IndexMap::new();
     let mut checkpoint = None;
     let mut aliases = Aliases::default();
+    let mut env_files = Vec::new();
     for raw in &chain {
         if let Some(node) = raw.root.get("global") {
             for (k, v) in node.map("`global`")? {
                 let key = k.str("a global's name")?.to_string();
+                if key == "include" {
+                    for (name, value) in include_globals(v, raw.dir(), &step_dirs)? {
+                        set_global(&mut globals, name, value);
+                    }
+                    continue;
+                }
                 let value = global_value(&key, v)?;
-                globals.insert(
-                    key.clone(),
-                    Global {
-                        name: key,
-                        value,
-                        span: k.span.clone(),
-                    },
-                );
+                let global = Global {
+                    name: key.clone(),
+                    value,
+                    span: k.span.clone(),
+                    shadowed: Vec::new(),
+                };
+                set_global(&mut globals, key, global);
             }
         }
         if let Some(node) = raw.root.get("checkpoint") {
             checkpoint = Some(Text::new(node.str("`checkpoint`")?, node.span.clone()));
         }
         if let Some(node) = raw.root.get("aliases") {
-            aliases.add_from(node, raw.dir())?;
+            aliases.add_from(node, raw.dir(), &step_dirs)?;
+        }
+        if let Some(node) = raw.root.get("env") {
+            env_files = Vec::new();
+            for f in text_list(node, "`env`")? {
+                env_files.push(find_in(&step_dirs, "env", &f)?);
+            }
         }
     }
+    let include_steps = match globals.get("include_steps") {
+        None => Vec::new(),
+        Some(g) => {
+            let items: Vec<&Text> = match &g.value {
+                GlobalValue::Text(t) => vec![t],
+                GlobalValue::List(l) => l.iter().collect(),
+                GlobalValue::Map(_) => {
+                    return Err(Diagnostic::at(&g.span, "`include_steps` must be a list of directories").into());
+                }
+            };
+            let mut out = Vec::new();
+            for t in items {
+                out.push(render_now(t, &globals, child, opts)?);
+            }
+            out
+        }
+    };
 
-    // Steps are searched next to the recipe first, then next to each parent, nearest first.
-    let step_dirs: Vec<PathBuf> = chain.iter().rev().map(|r| r.dir().join("steps")).collect();
     let mut loader = StepLoader {
-        step_dirs,
+        step_dirs: step_dirs.clone(),
+        include_steps,
         aliases,
         step_files: Vec::new(),
         sections: SECTIONS
@@ -111,6 +153,11 @@ pub fn load(path: &Path) -> Result<Recipe> {
             })
             .collect(),
     };
+    for g in globals.values_mut() {
+        if let GlobalValue::Text(t) = &mut g.value {
+            loader.data(t)?;
+        }
+    }
     for (index, section) in SECTIONS.iter().enumerate() {
         for item in section_items(&chain, section)? {
             let step = loader.step(section, item)?;
@@ -121,12 +168,144 @@ pub fn load(path: &Path) -> Result<Recipe> {
         path: child.path.clone(),
         name,
         description,
+        dialect: child.root.span.file.dialect,
         parents: chain.iter().rev().skip(1).map(|r| r.path.clone()).collect(),
         step_files: loader.step_files,
+        step_dirs,
+        env_files,
         globals,
         checkpoint,
         sections: loader.sections,
     })
+}
+
+/// Sets a global, keeping the text value it overrides so the new one can build on it.
+fn set_global(globals: &mut IndexMap<String, Global>, name: String, mut global: Global) {
+    if let Some(old) = globals.shift_remove(&name) {
+        global.shadowed = old.shadowed;
+        if let GlobalValue::Text(t) = old.value {
+            global.shadowed.push(t);
+        }
+    }
+    globals.insert(name, global);
+}
+
+/// Where steps, aliases, data, env files and Kameleon drivers are looked for: `steps/` (and
+/// Kameleon's `.steps/`) next to the recipe, then next to each parent, nearest first; for a
+/// recipe below the working directory, also in the directories between, as Kameleon does.
+fn step_dirs(chain: &[RawRecipe]) -> Vec<PathBuf> {
+    let cwd = std::env::current_dir().ok();
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let mut push = |d: PathBuf, always: bool| {
+        if (always || d.is_dir()) && !dirs.contains(&d) {
+            dirs.push(d);
+        }
+    };
+    for raw in chain.iter().rev() {
+        let dir = raw.dir().to_path_buf();
+        push(dir.join("steps"), true);
+        push(dir.join(".steps"), false);
+        let abs = crate::plan::absolute(&dir);
+        if let Some(cwd) = &cwd
+            && abs.starts_with(cwd)
+        {
+            for anc in abs.ancestors().skip(1) {
+                if !anc.starts_with(cwd) {
+                    break;
+                }
+                push(anc.join("steps"), false);
+                push(anc.join(".steps"), false);
+            }
+        }
+    }
+    dirs
+}
+
+/// A file in `<steps dir>/<kind>/`, the first found.
+fn find_in(step_dirs: &[PathBuf], kind: &str, name: &Text) -> Result<PathBuf> {
+    let candidates: Vec<PathBuf> = step_dirs.iter().map(|d| d.join(kind).join(&name.text)).collect();
+    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
+        let searched: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+        Diagnostic::at(&name.span, format!("{kind} file `{}` not found", name.text))
+            .note(format!("searched:\n{}", searched.join("\n")))
+            .into()
+    })
+}
+
+/// `global.include`: files of globals merged where the key stands. A leading `-` makes one
+/// optional. Looked up next to the recipe, then in `<steps dir>/global/`.
+fn include_globals(node: &Node, recipe_dir: &Path, step_dirs: &[PathBuf]) -> Result<Vec<(String, Global)>> {
+    let mut out = Vec::new();
+    for item in text_list(node, "`include`")? {
+        let optional = item.text.starts_with('-');
+        let mut file = item.text.trim_start_matches('-').to_string();
+        if !file.ends_with(".yaml") {
+            file.push_str(".yaml");
+        }
+        let candidates: Vec<PathBuf> = if Path::new(&file).is_absolute() {
+            vec![PathBuf::from(&file)]
+        } else {
+            std::iter::once(recipe_dir.join(&file))
+                .chain(step_dirs.iter().map(|d| d.join("global").join(&file)))
+                .collect()
+        };
+        let Some(path) = candidates.iter().find(|p| p.is_file()) else {
+            if optional {
+                continue;
+            }
+            let searched: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+            return Err(Diagnostic::at(&item.span, format!("included globals `{file}` not found"))
+                .note(format!("searched:\n{}", searched.join("\n")))
+                .hint("a leading `-` makes an include optional")
+                .into());
+        };
+        let root = read_yaml(path, "cannot read included globals")?;
+        for (k, v) in root.map("an included globals file")? {
+            let key = k.str("a global's name")?.to_string();
+            let value = global_value(&key, v)?;
+            out.push((
+                key.clone(),
+                Global {
+                    name: key,
+                    value,
+                    span: k.span.clone(),
+                    shadowed: Vec::new(),
+                },
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Resolves a value while loading (an `extend` or `include_steps` path), from the globals
+/// known so far and the command line.
+fn render_now(text: &Text, globals: &IndexMap<String, Global>, recipe: &RawRecipe, opts: &LoadOptions<'_>) -> Result<String> {
+    use crate::vars::{Mode, Origin, Resolver, Scope};
+    if !crate::template::has_template(&text.text) {
+        return Ok(text.text.clone());
+    }
+    let mut scope = Scope::default();
+    let builtin = Span::synthetic("built-in");
+    let name = recipe_name(&recipe.path);
+    let dir = crate::plan::absolute(recipe.dir()).display().to_string();
+    for (k, v) in [
+        ("recipe_name", name.clone()),
+        ("kameleon_recipe_name", name),
+        ("recipe_dir", dir.clone()),
+        ("kameleon_recipe_dir", dir),
+    ] {
+        scope.set(k, Text::new(v, builtin.clone()), Origin::Builtin);
+    }
+    for (k, g) in globals {
+        if let GlobalValue::Text(t) = &g.value {
+            scope.set(k, t.clone(), Origin::Global);
+        }
+    }
+    for (k, v) in opts.cli_globals {
+        scope.set(k, Text::new(v.clone(), Span::synthetic("command line")), Origin::CommandLine);
+    }
+    let renderer = crate::template::Renderer::default();
+    Resolver::new(&scope, &renderer).render(text, Mode::Run)
 }
 
 pub fn recipe_name(path: &Path) -> String {
@@ -146,7 +325,7 @@ fn description_of(file: &Arc<SourceFile>) -> Option<String> {
         })
 }
 
-fn load_chain(path: &Path) -> Result<Vec<RawRecipe>> {
+fn load_chain(path: &Path, opts: &LoadOptions<'_>) -> Result<Vec<RawRecipe>> {
     let mut chain: Vec<RawRecipe> = Vec::new();
     let mut next = Some((path.to_path_buf(), None::<Span>));
     while let Some((path, from)) = next.take() {
@@ -182,15 +361,37 @@ fn load_chain(path: &Path) -> Result<Vec<RawRecipe>> {
         let root = read_yaml(&path, "cannot read recipe")?;
         root.map("a recipe")?;
         check_keys(&root, &RECIPE_KEYS, "recipe")?;
-        if let Some(ext) = root.get("extend") {
-            let name = ext.str("`extend`")?;
-            let mut parent = path.parent().unwrap_or(Path::new(".")).join(name);
+        let raw = RawRecipe { path, root };
+        // Kameleon writes `extend: ""` for "no parent".
+        if let Some(ext) = raw.root.get("extend").filter(|e| !e.is_null() && e.as_str() != Some("")) {
+            ext.str("`extend`")?;
+            // The parent's path may use the globals of the recipes below it and `-g`.
+            let mut known: IndexMap<String, Global> = IndexMap::new();
+            for r in chain.iter().rev().chain(std::iter::once(&raw)) {
+                if let Some(g) = r.root.get("global") {
+                    for (k, v) in g.map("`global`")? {
+                        if let (Some(key), Ok(value)) = (k.as_str(), global_value(k.as_str().unwrap_or(""), v)) {
+                            known.insert(
+                                key.to_string(),
+                                Global {
+                                    name: key.to_string(),
+                                    value,
+                                    span: k.span.clone(),
+                                    shadowed: Vec::new(),
+                                },
+                            );
+                        }
+                    }
+                }
+            }
+            let name = render_now(&scalar_text(ext, "`extend`")?, &known, &raw, opts)?;
+            let mut parent = raw.path.parent().unwrap_or(Path::new(".")).join(name);
             if parent.extension().is_none() {
                 parent.set_extension("yaml");
             }
             next = Some((parent, Some(ext.span.clone())));
         }
-        chain.push(RawRecipe { path, root });
+        chain.push(raw);
     }
     chain.reverse();
     Ok(chain)
@@ -264,6 +465,17 @@ fn global_value(key: &str, v: &Node) -> Result<GlobalValue> {
             }
             GlobalValue::Map(map)
         }
+        Value::Seq(items) if !items.is_empty() && items.iter().all(|i| matches!(i.value, Value::Map(_))) => {
+            // Kameleon also accepts a context as a list of one-key mappings.
+            let mut map = IndexMap::new();
+            for item in items {
+                for (k, val) in item.map("a mapping")? {
+                    let name = k.str("a key")?.to_string();
+                    map.insert(name, scalar_text(val, &format!("`{key}.{}`", k.as_str().unwrap_or("")))?);
+                }
+            }
+            GlobalValue::Map(map)
+        }
         Value::Seq(items) => GlobalValue::List(
             items
                 .iter()
@@ -278,6 +490,9 @@ fn global_value(key: &str, v: &Node) -> Result<GlobalValue> {
 pub fn scalar_text(node: &Node, what: &str) -> Result<Text> {
     match &node.value {
         Value::Scalar(_) if node.is_null() => Ok(Text::new(String::new(), node.span.clone())),
+        Value::Scalar(s) if node.span.file.dialect == Dialect::Kameleon => {
+            Ok(Text::new(translate(&s.text), node.span.clone()))
+        }
         Value::Scalar(s) => Ok(Text::new(s.text.clone(), node.span.clone())),
         _ => Err(node.wrong_kind(what, "a string").into()),
     }
@@ -309,6 +524,8 @@ type PendingHooks = (Microstep, Vec<(String, Span, Vec<Command>)>);
 
 struct StepLoader {
     step_dirs: Vec<PathBuf>,
+    /// `global.include_steps`: subdirectories of each steps dir searched before the dir itself.
+    include_steps: Vec<String>,
     aliases: Aliases,
     step_files: Vec<PathBuf>,
     sections: Vec<Section>,
@@ -349,6 +566,7 @@ impl StepLoader {
         if inline {
             let pending = self.step_body(&mut step, args_items)?;
             self.register_hooks(section, &mut step, pending)?;
+            drop_empty(&mut step);
             return Ok(step);
         }
 
@@ -363,7 +581,8 @@ impl StepLoader {
         for arg in args_items {
             if let Some((k, v)) = arg.single_entry() {
                 let key = k.str("a variable name")?.to_string();
-                let value = scalar_text(v, &format!("argument `{key}`"))?;
+                let mut value = scalar_text(v, &format!("argument `{key}`"))?;
+                self.data(&mut value)?;
                 step.vars.args.insert(key.clone(), Var { name: key, value });
             } else if arg.as_str().is_some() {
                 selection.push(arg);
@@ -404,20 +623,69 @@ impl StepLoader {
         }
         // Hooks are registered once the call's arguments are known, so they run with them.
         self.register_hooks(section, &mut step, pending)?;
+        drop_empty(&mut step);
         Ok(step)
+    }
+
+    /// Kameleon's `$${kameleon_data_dir}/path`: the first `data/path` found in the steps
+    /// directories. A path below the recipe's directory is written relative to `recipe_dir`,
+    /// which checkpoint IDs hash by name, so IDs do not depend on where the recipes live.
+    fn data(&self, text: &mut Text) -> Result<()> {
+        const VAR: &str = "{{kameleon_data_dir}}";
+        let mut out = String::new();
+        let mut rest = text.text.as_str();
+        while let Some(at) = rest.find(VAR) {
+            out.push_str(&rest[..at]);
+            let after = &rest[at + VAR.len()..];
+            let end = after
+                .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ';' | ')' | '|' | '&' | '>' | '<'))
+                .unwrap_or(after.len());
+            let rel = after[..end].trim_start_matches('/');
+            let candidates: Vec<PathBuf> = self.step_dirs.iter().map(|d| d.join("data").join(rel)).collect();
+            let Some(found) = candidates.iter().find(|p| p.exists()) else {
+                let searched: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+                return Err(Diagnostic::at(&text.span.locate("kameleon_data_dir"), format!("data file `{rel}` not found"))
+                    .note(format!("searched:\n{}", searched.join("\n")))
+                    .into());
+            };
+            let abs = crate::plan::absolute(found);
+            let recipe_dir = self
+                .step_dirs
+                .first()
+                .and_then(|d| d.parent())
+                .map(crate::plan::absolute);
+            match recipe_dir.as_ref().and_then(|r| abs.strip_prefix(r).ok()) {
+                Some(inside) => out.push_str(&format!("{{{{recipe_dir}}}}/{}", inside.display())),
+                None => out.push_str(&abs.display().to_string()),
+            }
+            rest = &after[end..];
+        }
+        if !out.is_empty() || text.text.contains(VAR) {
+            out.push_str(rest);
+            text.text = out;
+        }
+        Ok(())
     }
 
     fn find_step_file(&self, section: &str, name: &str, span: &Span) -> Result<PathBuf> {
         let mut searched = Vec::new();
+        let prefixes: Vec<&str> = self
+            .include_steps
+            .iter()
+            .map(String::as_str)
+            .chain(std::iter::once(""))
+            .collect();
         for dir in &self.step_dirs {
-            for candidate in [
-                dir.join(section).join(format!("{name}.yaml")),
-                dir.join(format!("{name}.yaml")),
-            ] {
-                if candidate.is_file() {
-                    return Ok(candidate);
+            for prefix in &prefixes {
+                for candidate in [
+                    dir.join(section).join(prefix).join(format!("{name}.yaml")),
+                    dir.join(prefix).join(format!("{name}.yaml")),
+                ] {
+                    if candidate.is_file() {
+                        return Ok(candidate);
+                    }
+                    searched.push(candidate.display().to_string());
                 }
-                searched.push(candidate.display().to_string());
             }
         }
         Err(Diagnostic::at(span, format!("step `{name}` not found"))
@@ -442,7 +710,8 @@ impl StepLoader {
             })?;
             let key = k.str("a name")?.to_string();
             if !matches!(v.value, Value::Seq(_)) {
-                let value = scalar_text(v, &format!("step variable `{key}`"))?;
+                let mut value = scalar_text(v, &format!("step variable `{key}`"))?;
+                self.data(&mut value)?;
                 step.vars
                     .defaults
                     .insert(key.clone(), Var { name: key, value });
@@ -559,10 +828,9 @@ impl StepLoader {
         };
         let key = k.str("a command name")?;
         if let Some(ctx) = Ctx::from_exec_key(key) {
-            return Ok(vec![Command::Exec {
-                ctx,
-                cmd: scalar_text(v, &format!("`{key}`"))?,
-            }]);
+            let mut cmd = scalar_text(v, &format!("`{key}`"))?;
+            self.data(&mut cmd)?;
+            return Ok(vec![Command::Exec { ctx, cmd }]);
         }
         let sub = |node: &Node| -> Result<Command> {
             let mut cmds = self.commands(node, depth)?;
@@ -579,7 +847,11 @@ impl StepLoader {
                     match n.single_entry() {
                         Some((k, v)) if k.as_str().and_then(Ctx::from_exec_key).is_some() => Ok((
                             k.as_str().and_then(Ctx::from_exec_key).unwrap_or(Ctx::Local),
-                            scalar_text(v, "a pipe command")?,
+                            {
+                                let mut t = scalar_text(v, "a pipe command")?;
+                                self.data(&mut t)?;
+                                t
+                            },
                         )),
                         _ => Err(Diagnostic::at(&n.span, "each side of a pipe must be an exec_local, exec_out or exec_in command").into()),
                     }
@@ -737,6 +1009,12 @@ impl StepLoader {
     }
 }
 
+/// A microstep left with no command (one that only declared hooks, say) is dropped, as
+/// Kameleon drops it: it would do nothing and only take a checkpoint.
+fn drop_empty(step: &mut Step) {
+    step.microsteps.retain(|m| !m.commands.is_empty());
+}
+
 fn is_hook(key: &str) -> bool {
     key.starts_with("on_")
         && (key.ends_with("_init") || key.ends_with("_clean"))
@@ -773,6 +1051,7 @@ pub fn boolean(v: &Node, what: &str) -> Result<bool> {
 pub fn parse_commands(items: &[Node]) -> Result<Vec<Command>> {
     let loader = StepLoader {
         step_dirs: Vec::new(),
+        include_steps: Vec::new(),
         aliases: Aliases::default(),
         step_files: Vec::new(),
         sections: Vec::new(),

@@ -1,6 +1,7 @@
 //! The recipe model and how it is read from files.
 
 pub mod alias;
+pub mod dialect;
 pub mod load;
 pub mod model;
 

@@ -227,6 +227,9 @@ pub struct Global {
     pub name: String,
     pub value: GlobalValue,
     pub span: Span,
+    /// Values this one overrides (a parent recipe's, an included file's), lowest first: a
+    /// value that names its own variable builds on them (`path: "{{path}}:/opt/bin"`).
+    pub shadowed: Vec<Text>,
 }
 
 pub const SECTIONS: [&str; 3] = ["bootstrap", "setup", "export"];
@@ -236,6 +239,12 @@ pub struct Recipe {
     pub path: PathBuf,
     pub name: String,
     pub description: Option<String>,
+    /// The dialect of the recipe file itself, which sets defaults such as errexit.
+    pub dialect: super::dialect::Dialect,
+    /// Where steps, aliases, data, env files and Kameleon drivers are looked for.
+    pub step_dirs: Vec<PathBuf>,
+    /// `env:` scripts, sourced into every context's shell when it starts.
+    pub env_files: Vec<PathBuf>,
     /// Parent recipes, nearest first.
     pub parents: Vec<PathBuf>,
     pub step_files: Vec<PathBuf>,

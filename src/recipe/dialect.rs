@@ -1,0 +1,155 @@
+//! Kameleon's dialect, chosen per file. A file that uses `$${var}`, `$$var`, `enabled?` or
+//! `@microstep_id` is read with Kameleon's meanings: its variables become cairn's, `{{` in it is
+//! literal text, and its plain scalars are typed as YAML 1.1 (Ruby's parser) types them, since
+//! that is what Kameleon substituted into commands.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    #[default]
+    Native,
+    Kameleon,
+}
+
+/// 0: detect per file; 1: every file native; 2: every file Kameleon.
+static FORCED: AtomicU8 = AtomicU8::new(0);
+
+/// `--dialect`: None detects per file.
+pub fn force(dialect: Option<Dialect>) {
+    let v = match dialect {
+        None => 0,
+        Some(Dialect::Native) => 1,
+        Some(Dialect::Kameleon) => 2,
+    };
+    FORCED.store(v, Ordering::Relaxed);
+}
+
+pub fn detect(text: &str) -> Dialect {
+    match FORCED.load(Ordering::Relaxed) {
+        1 => return Dialect::Native,
+        2 => return Dialect::Kameleon,
+        _ => {}
+    }
+    let bytes = text.as_bytes();
+    let kameleon_var = bytes.windows(3).any(|w| {
+        w[0] == b'$' && w[1] == b'$' && (w[2] == b'{' || w[2].is_ascii_alphabetic() || w[2] == b'_')
+    });
+    let driver = text.lines().any(|l| l.trim_start().starts_with("enabled?:"));
+    if kameleon_var || driver || text.contains("@microstep_id") {
+        Dialect::Kameleon
+    } else {
+        Dialect::Native
+    }
+}
+
+/// A Kameleon string as a cairn template: `$${x}` and `$$x` become `{{x}}`, `@microstep_id`
+/// becomes `{{checkpoint_id}}`, and a `{{` that was literal text stays literal.
+pub fn translate(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '{' && chars.get(i + 1) == Some(&'{') {
+            out.push_str("\\{{");
+            i += 2;
+            continue;
+        }
+        if c == '$' && chars.get(i + 1) == Some(&'$') {
+            let (name, used) = if chars.get(i + 2) == Some(&'{') {
+                let end = chars[i + 3..].iter().position(|c| *c == '}');
+                match end {
+                    Some(e) => {
+                        let name: String = chars[i + 3..i + 3 + e].iter().collect();
+                        (name, e + 4)
+                    }
+                    None => (String::new(), 0),
+                }
+            } else {
+                let name: String = chars[i + 2..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphanumeric() || **c == '_' || **c == '-')
+                    .collect();
+                let n = name.chars().count();
+                (name, n + 2)
+            };
+            if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                if name.contains('-') {
+                    out.push_str(&format!("{{{{[{name}]}}}}"));
+                } else {
+                    out.push_str(&format!("{{{{{name}}}}}"));
+                }
+                i += used;
+                continue;
+            }
+        }
+        if c == '@' && chars[i..].iter().collect::<String>().starts_with("@microstep_id") {
+            out.push_str("{{checkpoint_id}}");
+            i += "@microstep_id".len();
+            continue;
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+/// A plain scalar as Ruby's YAML 1.1 parser types it, then prints it: `yes` is `true`, `0755`
+/// is 493. Kameleon substituted the printed value, so recipes relying on it keep working.
+pub fn yaml11_plain(text: &str) -> Option<String> {
+    match text {
+        "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True" | "TRUE" => return Some("true".into()),
+        "no" | "No" | "NO" | "off" | "Off" | "OFF" | "false" | "False" | "FALSE" => return Some("false".into()),
+        _ => {}
+    }
+    let (sign, body) = match text.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", text.strip_prefix('+').unwrap_or(text)),
+    };
+    let clean: String = body.chars().filter(|c| *c != '_').collect();
+    let all = |radix: u32, s: &str| !s.is_empty() && s.chars().all(|c| c.is_digit(radix));
+    let value = if let Some(hex) = clean.strip_prefix("0x").filter(|h| all(16, h)) {
+        i128::from_str_radix(hex, 16).ok()?
+    } else if let Some(bin) = clean.strip_prefix("0b").filter(|b| all(2, b)) {
+        i128::from_str_radix(bin, 2).ok()?
+    } else if clean.len() > 1 && clean.starts_with('0') && all(8, &clean) {
+        i128::from_str_radix(&clean[1..], 8).ok()?
+    } else if all(10, &clean) {
+        clean.parse().ok()?
+    } else {
+        return None;
+    };
+    let printed = format!("{sign}{value}");
+    (printed != text).then_some(printed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variables_translate_and_braces_stay_literal() {
+        assert_eq!(translate("echo $${a} $$b-c {{x}} ${SHELL} $$"), "echo {{a}} {{[b-c]}} \\{{x}} ${SHELL} $$");
+        assert_eq!(translate("snap @microstep_id"), "snap {{checkpoint_id}}");
+    }
+
+    #[test]
+    fn yaml11_scalars() {
+        assert_eq!(yaml11_plain("yes").as_deref(), Some("true"));
+        assert_eq!(yaml11_plain("off").as_deref(), Some("false"));
+        assert_eq!(yaml11_plain("0755").as_deref(), Some("493"));
+        assert_eq!(yaml11_plain("0x1F").as_deref(), Some("31"));
+        assert_eq!(yaml11_plain("1_000").as_deref(), Some("1000"));
+        assert_eq!(yaml11_plain("42"), None);
+        assert_eq!(yaml11_plain("bookworm"), None);
+        assert_eq!(yaml11_plain("0"), None);
+    }
+
+    #[test]
+    fn detection() {
+        assert_eq!(detect("- a:\n  - exec_in: echo $${x}\n"), Dialect::Kameleon);
+        assert_eq!(detect("enabled?:\n  - exec_local: true\n"), Dialect::Kameleon);
+        assert_eq!(detect("- a:\n  - exec_in: echo {{x}} $$ ${y}\n"), Dialect::Native);
+    }
+}
