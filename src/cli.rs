@@ -15,8 +15,21 @@ pub struct Cli {
     /// Never colour the output (also: NO_COLOR, or output that is not a terminal)
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// Read every recipe, step and driver file as this dialect instead of detecting it per file
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    pub dialect: DialectArg,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DialectArg {
+    /// Kameleon's syntax where a file uses it ($${var}, enabled?, @microstep_id), cairn's elsewhere
+    Auto,
+    /// cairn's syntax: handlebars {{var}}
+    Native,
+    /// Kameleon's syntax: $${var}; {{ is literal text
+    Kameleon,
 }
 
 #[derive(Debug, Args, Clone)]

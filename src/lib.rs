@@ -31,6 +31,11 @@ pub use error::{Error, Result};
 pub fn run(cli: cli::Cli) -> Result<()> {
     use cli::Command;
     let color = colored::control::SHOULD_COLORIZE.should_colorize();
+    recipe::dialect::force(match cli.dialect {
+        cli::DialectArg::Auto => None,
+        cli::DialectArg::Native => Some(recipe::dialect::Dialect::Native),
+        cli::DialectArg::Kameleon => Some(recipe::dialect::Dialect::Kameleon),
+    });
     match cli.command {
         Command::Build(args) => cmd::build::run(&args, color),
         Command::Resume {

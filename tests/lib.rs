@@ -5,8 +5,10 @@
 mod common;
 
 mod aliases;
+mod backends;
 mod checkpoints;
 mod commands;
+mod debian;
 mod drivers;
 mod errors;
 mod extend;

@@ -96,6 +96,13 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
                     drop(_lock);
                     return super::rollback::run(&args.recipe, None, false, color);
                 }
+                // Ctrl+C at the question: nothing was started, nothing is recorded.
+                None if signals::interrupted().is_some() => {
+                    return Err(Error::Interrupted {
+                        signal: signals::interrupted().unwrap_or(2),
+                        resume: resume_hint(&args.recipe, &plan),
+                    });
+                }
                 _ => resuming = true,
             }
         } else {
@@ -154,6 +161,18 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
     };
     let mut engine = Engine::new(Arc::clone(&output), contexts, &db, run_id, None, settings);
     let result = execute(args, &mut plan, &mut engine, checkpointing, done);
+    // A signal that broke something outside a microstep's commands (opening the checkpoint
+    // store, applying a checkpoint) surfaces as that operation's failure: it is an interruption.
+    let result = match (result, signals::interrupted()) {
+        (Err(e), Some(signal)) if !matches!(e, Error::Interrupted { .. }) => {
+            engine.output.warning(format!("interrupted: {e}"));
+            Err(Error::Interrupted {
+                signal,
+                resume: engine.settings.resume_hint.clone(),
+            })
+        }
+        (result, _) => result,
+    };
     engine.contexts.stop_all();
     let status = match &result {
         Ok(()) => RunStatus::Succeeded,
