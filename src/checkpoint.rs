@@ -80,7 +80,10 @@ impl<'a> Store<'a> {
             }
             // Kameleon's `enabled?` says whether checkpoints can be listed yet (the disk
             // image may not exist before bootstrap): not yet means none exist.
-            output.message(format!(" --> Checkpoint driver `{}` is not ready yet: no checkpoint to apply", driver.name()));
+            output.message(format!(
+                " --> Checkpoint driver `{}` is not ready yet: no checkpoint to apply",
+                driver.name()
+            ));
             return Ok(Store {
                 driver,
                 db,
@@ -226,7 +229,8 @@ impl<'a> Store<'a> {
     ) -> Result<()> {
         let started = Instant::now();
         if self.driver.driver.kameleon && self.driver.enabled(contexts).is_err() {
-            output.message(" --> Do not create a checkpoint for this microstep: disabled in backend");
+            output
+                .message(" --> Do not create a checkpoint for this microstep: disabled in backend");
             return Ok(());
         }
         if self.exists(&ms.id) && self.driver.driver.has(Op::Delete) {

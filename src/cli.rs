@@ -166,6 +166,13 @@ pub enum Command {
         #[arg(short = 'n', long)]
         dry_run: bool,
     },
+    /// Print a shell completion script: `cairn completions bash > /etc/bash_completion.d/cairn`
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `cairn man | man -l -`
+    Man,
     /// Find checkpoint drivers, and check one you wrote
     #[command(subcommand)]
     Driver(DriverCommand),

@@ -157,7 +157,13 @@ pub fn search_dirs(recipe_dirs: &[PathBuf], step_dirs: &[PathBuf]) -> Vec<PathBu
     for d in recipe_dirs {
         dirs.push(d.join("drivers"));
     }
-    for d in step_dirs.iter().chain(recipe_dirs.iter().map(|r| r.join("steps")).collect::<Vec<_>>().iter()) {
+    for d in step_dirs.iter().chain(
+        recipe_dirs
+            .iter()
+            .map(|r| r.join("steps"))
+            .collect::<Vec<_>>()
+            .iter(),
+    ) {
         let k = d.join("checkpoints");
         if !dirs.contains(&k) {
             dirs.push(k);

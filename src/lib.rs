@@ -62,6 +62,17 @@ pub fn run(cli: cli::Cli) -> Result<()> {
             json,
         } => cmd::checkpoints::run(&recipe, prune, json, color),
         Command::Clear { recipe } => cmd::clear::run(&recipe, color),
+        Command::Completions { shell } => {
+            let mut command = <cli::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "cairn", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => {
+            let command = <cli::Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(command)
+                .render(&mut std::io::stdout())
+                .map_err(|e| Error::Other(format!("cannot write the man page: {e}")))
+        }
         Command::Driver(cli::DriverCommand::List) => cmd::driver::list(color),
         Command::Driver(cli::DriverCommand::Check {
             file,

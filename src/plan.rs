@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 
 use crate::checkpoint_id;
-use crate::recipe::dialect::Dialect;
 use crate::error::{Diagnostic, Error, Result};
+use crate::recipe::dialect::Dialect;
 use crate::recipe::{
     Command, Ctx, GlobalValue, Microstep, OnCheckpoint, Recipe, Section, Step, StepVars, Text,
 };
@@ -201,7 +201,14 @@ fn builtin(scope: &mut Scope, name: &str, value: String) {
 
 fn kameleon_uuid(build_dir: &str) -> String {
     let h = checkpoint_id::chain("kameleon-uuid", build_dir);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 fn global_scope(recipe: &Recipe, opts: &PlanOptions<'_>) -> Result<Scope> {
@@ -241,12 +248,29 @@ fn global_scope(recipe: &Recipe, opts: &PlanOptions<'_>) -> Result<Scope> {
     let build_dir = absolute(opts.build_dir).display().to_string();
     let uuid = kameleon_uuid(&build_dir);
     builtin(&mut scope, "kameleon_recipe_name", recipe.name.clone());
-    builtin(&mut scope, "kameleon_recipe_dir", absolute(recipe_dir).display().to_string());
+    builtin(
+        &mut scope,
+        "kameleon_recipe_dir",
+        absolute(recipe_dir).display().to_string(),
+    );
     builtin(&mut scope, "kameleon_cwd", build_dir);
-    builtin(&mut scope, "kameleon_short_uuid", uuid.rsplit('-').next().unwrap_or_default().to_string());
+    builtin(
+        &mut scope,
+        "kameleon_short_uuid",
+        uuid.rsplit('-').next().unwrap_or_default().to_string(),
+    );
     builtin(&mut scope, "kameleon_uuid", uuid);
     for name in ["persistent_cache", "proxy_local", "proxy_out", "proxy_in"] {
-        builtin(&mut scope, name, if name == "persistent_cache" { "false" } else { "" }.to_string());
+        builtin(
+            &mut scope,
+            name,
+            if name == "persistent_cache" {
+                "false"
+            } else {
+                ""
+            }
+            .to_string(),
+        );
     }
     for name in [
         "recipe_dir",

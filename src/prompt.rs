@@ -27,7 +27,10 @@ pub fn choose(question: &str, choices: &[(&str, &str)]) -> Option<String> {
             return None;
         };
         let answer = line.trim().to_lowercase();
-        if let Some(k) = keys.iter().find(|k| **k == answer || answer.starts_with(**k)) {
+        if let Some(k) = keys
+            .iter()
+            .find(|k| **k == answer || answer.starts_with(**k))
+        {
             return Some((*k).to_string());
         }
     }
@@ -49,7 +52,9 @@ fn read_line() -> Option<String> {
         match rx.recv_timeout(Duration::from_millis(50)) {
             Ok(line) => return line,
             Err(RecvTimeoutError::Disconnected) => return None,
-            Err(RecvTimeoutError::Timeout) if crate::signals::interrupted().is_some() => return None,
+            Err(RecvTimeoutError::Timeout) if crate::signals::interrupted().is_some() => {
+                return None;
+            }
             Err(RecvTimeoutError::Timeout) => {}
         }
     }

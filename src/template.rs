@@ -88,7 +88,8 @@ mod tests {
 
     #[test]
     fn variables_named_like_helpers_are_variables() {
-        let out = Renderer::default().render("{{log}} {{len}}", &json!({"log": "/var/log", "len": "3"}));
+        let out =
+            Renderer::default().render("{{log}} {{len}}", &json!({"log": "/var/log", "len": "3"}));
         assert_eq!(out.ok().unwrap(), "/var/log 3");
     }
 

@@ -13,7 +13,11 @@ use std::time::{Duration, Instant};
 use crate::common::{Run, Test, have_program, is_root, repo_root, require_backend};
 
 pub fn shipped(name: &str) -> String {
-    repo_root().join("drivers").join(format!("{name}.yaml")).display().to_string()
+    repo_root()
+        .join("drivers")
+        .join(format!("{name}.yaml"))
+        .display()
+        .to_string()
 }
 
 /// Runs a program to completion; its stdout, or why it failed.
@@ -53,10 +57,15 @@ fn backend(name: &str, why_not: Option<String>) -> bool {
 
 #[track_caller]
 fn assert_passes(run: &Run, driver: &str) {
-    run.success().stdout_has(&format!("driver `{driver}` passes"));
-    for op in ["enabled", "create A", "create B", "apply A", "apply B", "list", "delete A", "clear"] {
+    run.success()
+        .stdout_has(&format!("driver `{driver}` passes"));
+    for op in [
+        "enabled", "create A", "create B", "apply A", "apply B", "list", "delete A", "clear",
+    ] {
         assert!(
-            run.stdout.lines().any(|l| l.starts_with(op) && l.contains(" pass ")),
+            run.stdout
+                .lines()
+                .any(|l| l.starts_with(op) && l.contains(" pass ")),
             "`{op}` passes\n{run}"
         );
     }
@@ -111,8 +120,11 @@ impl LoopBtrfs {
     /// A new subvolume at the top of the filesystem.
     pub fn subvolume(&self, name: &str) -> PathBuf {
         let path = self.mnt().join(name);
-        sh("btrfs", &["-q", "subvolume", "create", &path.display().to_string()])
-            .unwrap_or_else(|e| panic!("create subvolume: {e}"));
+        sh(
+            "btrfs",
+            &["-q", "subvolume", "create", &path.display().to_string()],
+        )
+        .unwrap_or_else(|e| panic!("create subvolume: {e}"));
         path
     }
 }
@@ -139,43 +151,84 @@ fn the_btrfs_driver_passes_its_conformance_check_on_a_loop_mounted_btrfs() {
     let fs = fs.expect("checked above");
     let target = fs.subvolume("target");
     let t = Test::new();
-    let run = t.cairn(&["driver", "check", &shipped("btrfs"), "--target", &target.display().to_string()]);
+    let run = t.cairn(&[
+        "driver",
+        "check",
+        &shipped("btrfs"),
+        "--target",
+        &target.display().to_string(),
+    ]);
     assert_passes(&run, "btrfs");
     // `clear` left the working subvolume and removed the store beside it.
     assert!(target.is_dir(), "{run}");
     assert!(!fs.mnt().join("target.checkpoints").exists(), "{run}");
-    assert!(!sh("btrfs", &["subvolume", "list", &fs.mnt().display().to_string()])
+    assert!(
+        !sh(
+            "btrfs",
+            &["subvolume", "list", &fs.mnt().display().to_string()]
+        )
         .unwrap_or_default()
-        .contains("checkpoints"));
+        .contains("checkpoints")
+    );
 
     // A target that does not exist yet, on btrfs, is made a subvolume by `enabled`.
     let fresh = fs.mnt().join("fresh");
-    let run = t.cairn(&["driver", "check", &shipped("btrfs"), "--target", &fresh.display().to_string()]);
+    let run = t.cairn(&[
+        "driver",
+        "check",
+        &shipped("btrfs"),
+        "--target",
+        &fresh.display().to_string(),
+    ]);
     assert_passes(&run, "btrfs");
-    assert!(sh("btrfs", &["subvolume", "show", &fresh.display().to_string()]).is_ok());
+    assert!(
+        sh(
+            "btrfs",
+            &["subvolume", "show", &fresh.display().to_string()]
+        )
+        .is_ok()
+    );
 
     // A plain directory on btrfs is refused, with the reason.
     let plain = fs.mnt().join("plain");
     std::fs::create_dir(&plain).expect("mkdir");
-    let run = t.cairn(&["driver", "check", &shipped("btrfs"), "--target", &plain.display().to_string()]);
-    run.code(4)
-        .stderr_has("at `enabled`")
-        .stderr_has(&format!("target {} is not a btrfs subvolume", plain.display()));
+    let run = t.cairn(&[
+        "driver",
+        "check",
+        &shipped("btrfs"),
+        "--target",
+        &plain.display().to_string(),
+    ]);
+    run.code(4).stderr_has("at `enabled`").stderr_has(&format!(
+        "target {} is not a btrfs subvolume",
+        plain.display()
+    ));
 }
 
 #[test]
 fn the_btrfs_driver_says_why_it_cannot_work_on_another_filesystem() {
     let t = Test::new();
-    if sh("stat", &["-f", "-c", "%T", &t.path().display().to_string()]).is_ok_and(|fs| fs == "btrfs") {
+    if sh("stat", &["-f", "-c", "%T", &t.path().display().to_string()])
+        .is_ok_and(|fs| fs == "btrfs")
+    {
         eprintln!("skipping: the temporary directory is on btrfs");
         return;
     }
     let target = t.path().join("target");
     std::fs::create_dir(&target).expect("mkdir");
-    let run = t.cairn(&["driver", "check", &shipped("btrfs"), "--target", &target.display().to_string()]);
+    let run = t.cairn(&[
+        "driver",
+        "check",
+        &shipped("btrfs"),
+        "--target",
+        &target.display().to_string(),
+    ]);
     run.code(4)
         .stderr_has("fails the conformance check at `enabled`")
-        .stderr_has(&format!("target {} is not a btrfs subvolume", target.display()));
+        .stderr_has(&format!(
+            "target {} is not a btrfs subvolume",
+            target.display()
+        ));
 }
 
 #[test]
@@ -204,31 +257,67 @@ fn btrfs_checkpoints_of_a_build_live_beside_the_target_and_survive_an_older_appl
         "#,
     );
     let rootfs_arg = format!("rootfs={}", rootfs.display());
-    t.cairn(&["build", "recipe.yaml", "-c", "-g", &rootfs_arg]).success();
+    t.cairn(&["build", "recipe.yaml", "-c", "-g", &rootfs_arg])
+        .success();
     let store = fs.mnt().join("rootfs.checkpoints");
     let ids = || -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(&store)
-            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default();
         v.sort();
         v
     };
     let first = ids();
-    assert_eq!(first.len(), 3, "three checkpoints beside the target: {first:?}");
+    assert_eq!(
+        first.len(),
+        3,
+        "three checkpoints beside the target: {first:?}"
+    );
 
     // A change to `two` resumes from the checkpoint of `one`: applying it keeps the checkpoints
     // of the first build's `two` and `three`, now stale, untouched and read-only.
-    let run = t.cairn(&["build", "recipe.yaml", "-c", "-g", &rootfs_arg, "-g", "two=22"]);
+    let run = t.cairn(&[
+        "build",
+        "recipe.yaml",
+        "-c",
+        "-g",
+        &rootfs_arg,
+        "-g",
+        "two=22",
+    ]);
     run.success().stdout_has("Applying checkpoint");
     let now = ids();
     assert_eq!(now.len(), 5, "{now:?}\n{run}");
     assert!(first.iter().all(|id| now.contains(id)), "{run}");
     for id in &now {
-        let ro = sh("btrfs", &["property", "get", &store.join(id).display().to_string(), "ro"]).unwrap_or_default();
+        let ro = sh(
+            "btrfs",
+            &[
+                "property",
+                "get",
+                &store.join(id).display().to_string(),
+                "ro",
+            ],
+        )
+        .unwrap_or_default();
         assert_eq!(ro, "ro=true", "checkpoint {id} is read-only");
     }
-    assert_eq!(std::fs::read_to_string(rootfs.join("two")).unwrap_or_default(), "22\n");
-    let listed = t.cairn(&["checkpoints", "recipe.yaml", "-g", &rootfs_arg, "-g", "two=22"]);
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("two")).unwrap_or_default(),
+        "22\n"
+    );
+    let listed = t.cairn(&[
+        "checkpoints",
+        "recipe.yaml",
+        "-g",
+        &rootfs_arg,
+        "-g",
+        "two=22",
+    ]);
     listed.success();
     assert_eq!(listed.stdout.matches("valid").count(), 3, "{listed}");
     assert_eq!(listed.stdout.matches("stale").count(), 2, "{listed}");
@@ -310,7 +399,10 @@ impl Zpool {
         sparse_file(&vdev, 256 << 20)?;
         let name = format!("cairntest{}", std::process::id());
         let mnt = dir.path().join("mnt").display().to_string();
-        sh("zpool", &["create", "-m", &mnt, &name, &vdev.display().to_string()])?;
+        sh(
+            "zpool",
+            &["create", "-m", &mnt, &name, &vdev.display().to_string()],
+        )?;
         Ok(Zpool { name, dir })
     }
 
@@ -352,16 +444,32 @@ fn the_zfs_driver_passes_its_conformance_check_through_zfs_fuse() {
     assert_passes(&run, "zfs");
 
     // After `clear`, the working dataset is all that is left: no snapshot, no retired clone.
-    let all = sh("zfs", &["list", "-H", "-t", "all", "-o", "name", "-r", &pool.name]).unwrap_or_default();
-    assert_eq!(all.lines().collect::<Vec<_>>(), [pool.name.as_str(), dataset.as_str()], "{run}");
+    let all = sh(
+        "zfs",
+        &["list", "-H", "-t", "all", "-o", "name", "-r", &pool.name],
+    )
+    .unwrap_or_default();
+    assert_eq!(
+        all.lines().collect::<Vec<_>>(),
+        [pool.name.as_str(), dataset.as_str()],
+        "{run}"
+    );
 
     // Without `dataset`, the driver finds the one mounted at the target.
-    let run = t.cairn(&["driver", "check", &shipped("zfs"), "--target", &target.display().to_string()]);
+    let run = t.cairn(&[
+        "driver",
+        "check",
+        &shipped("zfs"),
+        "--target",
+        &target.display().to_string(),
+    ]);
     assert_passes(&run, "zfs");
 
     // A target that is no ZFS mountpoint is refused with the reason.
     let run = t.cairn(&["driver", "check", &shipped("zfs")]);
-    run.code(4).stderr_has("at `enabled`").stderr_has("no ZFS dataset is mounted at");
+    run.code(4)
+        .stderr_has("at `enabled`")
+        .stderr_has("no ZFS dataset is mounted at");
 }
 
 // ---- QEMU ----
@@ -379,10 +487,23 @@ impl Vm {
         let log = std::fs::File::create(dir.join("qemu.log")).map_err(|e| e.to_string())?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
         let child = Command::new("qemu-system-x86_64")
-            .args(["-accel", "tcg", "-nodefaults", "-display", "none", "-S", "-m", "64", "-monitor"])
+            .args([
+                "-accel",
+                "tcg",
+                "-nodefaults",
+                "-display",
+                "none",
+                "-S",
+                "-m",
+                "64",
+                "-monitor",
+            ])
             .arg(format!("unix:{},server,nowait", monitor.display()))
             .arg("-drive")
-            .arg(format!("file={},if=none,id=drive0,format={format}", disk.display()))
+            .arg(format!(
+                "file={},if=none,id=drive0,format={format}",
+                disk.display()
+            ))
             .args(["-device", "virtio-blk-pci,drive=drive0"])
             .stdin(Stdio::null())
             .stdout(log)
@@ -413,13 +534,26 @@ impl Drop for Vm {
 }
 
 fn qemu_img_create(path: &Path, format: &str) {
-    sh("qemu-img", &["create", "-q", "-f", format, &path.display().to_string(), "64M"])
-        .unwrap_or_else(|e| panic!("qemu-img create: {e}"));
+    sh(
+        "qemu-img",
+        &[
+            "create",
+            "-q",
+            "-f",
+            format,
+            &path.display().to_string(),
+            "64M",
+        ],
+    )
+    .unwrap_or_else(|e| panic!("qemu-img create: {e}"));
 }
 
 #[test]
 fn the_qemu_driver_passes_its_conformance_check_on_a_running_vm() {
-    if !backend("qemu (qemu-system-x86_64, qemu-img)", missing(&["qemu-system-x86_64", "qemu-img"], false)) {
+    if !backend(
+        "qemu (qemu-system-x86_64, qemu-img)",
+        missing(&["qemu-system-x86_64", "qemu-img"], false),
+    ) {
         return;
     }
     let t = Test::new();
@@ -427,7 +561,13 @@ fn the_qemu_driver_passes_its_conformance_check_on_a_running_vm() {
     qemu_img_create(&disk, "qcow2");
     let vm = Vm::start(t.path(), &disk, "qcow2").unwrap_or_else(|e| panic!("start the VM: {e}"));
     let monitor = vm.monitor.display().to_string();
-    let run = t.cairn(&["driver", "check", &shipped("qemu"), "-g", &format!("monitor={monitor}")]);
+    let run = t.cairn(&[
+        "driver",
+        "check",
+        &shipped("qemu"),
+        "-g",
+        &format!("monitor={monitor}"),
+    ]);
     assert_passes(&run, "qemu");
     // `apply` ends with `cont`: the VM runs, and `clear` left no snapshot.
     let status = t.cairn(&["qemu-monitor", &monitor, "info", "status"]);
@@ -438,7 +578,10 @@ fn the_qemu_driver_passes_its_conformance_check_on_a_running_vm() {
 
 #[test]
 fn qemu_monitor_prints_the_reply_and_fails_on_an_error() {
-    if !backend("qemu (qemu-system-x86_64, qemu-img)", missing(&["qemu-system-x86_64", "qemu-img"], false)) {
+    if !backend(
+        "qemu (qemu-system-x86_64, qemu-img)",
+        missing(&["qemu-system-x86_64", "qemu-img"], false),
+    ) {
         return;
     }
     let t = Test::new();
@@ -455,10 +598,14 @@ fn qemu_monitor_prints_the_reply_and_fails_on_an_error() {
     let run = t.cairn(&["qemu-monitor", &monitor, "savevm", "first"]);
     run.success();
     assert_eq!(run.stdout, "", "{run}");
-    t.cairn(&["qemu-monitor", &monitor, "info snapshots"]).success().stdout_has("first");
+    t.cairn(&["qemu-monitor", &monitor, "info snapshots"])
+        .success()
+        .stdout_has("first");
 
     let run = t.cairn(&["qemu-monitor", &monitor, "loadvm", "nosuchsnapshot"]);
-    run.code(4).stderr_has("Error:").stderr_has("nosuchsnapshot");
+    run.code(4)
+        .stderr_has("Error:")
+        .stderr_has("nosuchsnapshot");
     let run = t.cairn(&["qemu-monitor", &monitor, "nosuchcommand"]);
     run.code(4).stderr_has("unknown command");
 
@@ -469,7 +616,10 @@ fn qemu_monitor_prints_the_reply_and_fails_on_an_error() {
 
 #[test]
 fn the_qemu_driver_refuses_a_vm_with_a_writable_raw_disk() {
-    if !backend("qemu (qemu-system-x86_64, qemu-img)", missing(&["qemu-system-x86_64", "qemu-img"], false)) {
+    if !backend(
+        "qemu (qemu-system-x86_64, qemu-img)",
+        missing(&["qemu-system-x86_64", "qemu-img"], false),
+    ) {
         return;
     }
     let t = Test::new();
@@ -477,14 +627,27 @@ fn the_qemu_driver_refuses_a_vm_with_a_writable_raw_disk() {
     qemu_img_create(&disk, "raw");
     let vm = Vm::start(t.path(), &disk, "raw").unwrap_or_else(|e| panic!("start the VM: {e}"));
     let monitor = vm.monitor.display().to_string();
-    let run = t.cairn(&["driver", "check", &shipped("qemu"), "-g", &format!("monitor={monitor}")]);
+    let run = t.cairn(&[
+        "driver",
+        "check",
+        &shipped("qemu"),
+        "-g",
+        &format!("monitor={monitor}"),
+    ]);
     run.code(4)
         .stderr_has("fails the conformance check at `enabled`")
         .stderr_has("savevm needs every writable disk of the VM to be qcow2, and these are not: drive0 (raw)");
 
     // And without a VM at all: the socket is named.
-    let run = t.cairn(&["driver", "check", &shipped("qemu"), "-g", "monitor=/nonexistent/monitor.sock"]);
-    run.code(4).stderr_has("no monitor socket at /nonexistent/monitor.sock");
+    let run = t.cairn(&[
+        "driver",
+        "check",
+        &shipped("qemu"),
+        "-g",
+        "monitor=/nonexistent/monitor.sock",
+    ]);
+    run.code(4)
+        .stderr_has("no monitor socket at /nonexistent/monitor.sock");
 }
 
 #[test]
@@ -495,16 +658,34 @@ fn the_qemu_img_driver_passes_its_conformance_check_on_a_qcow2_image() {
     let t = Test::new();
     let image = t.path().join("disk.qcow2");
     qemu_img_create(&image, "qcow2");
-    let run = t.cairn(&["driver", "check", &shipped("qemu-img"), "-g", &format!("image={}", image.display())]);
+    let run = t.cairn(&[
+        "driver",
+        "check",
+        &shipped("qemu-img"),
+        "-g",
+        &format!("image={}", image.display()),
+    ]);
     assert_passes(&run, "qemu-img");
-    let left = sh("qemu-img", &["snapshot", "-l", &image.display().to_string()]).unwrap_or_default();
+    let left = sh(
+        "qemu-img",
+        &["snapshot", "-l", &image.display().to_string()],
+    )
+    .unwrap_or_default();
     assert!(left.is_empty(), "clear left snapshots: {left}");
 
     // A raw image cannot hold snapshots.
     let raw = t.path().join("disk.raw");
     qemu_img_create(&raw, "raw");
-    let run = t.cairn(&["driver", "check", &shipped("qemu-img"), "-g", &format!("image={}", raw.display())]);
-    run.code(4).stderr_has("at `enabled`").stderr_has("is raw, not qcow2");
+    let run = t.cairn(&[
+        "driver",
+        "check",
+        &shipped("qemu-img"),
+        "-g",
+        &format!("image={}", raw.display()),
+    ]);
+    run.code(4)
+        .stderr_has("at `enabled`")
+        .stderr_has("is raw, not qcow2");
 }
 
 // ---- what the check catches ----
@@ -533,7 +714,13 @@ fn a_qemu_img_driver_whose_apply_does_nothing_fails_at_apply_a() {
   - exec_local: qemu-img snapshot -a "{{checkpoint_id}}" "{{image}}""#,
         "apply:\n  - exec_local: \"true\"",
     );
-    let run = t.cairn(&["driver", "check", &driver, "-g", &format!("image={}", image.display())]);
+    let run = t.cairn(&[
+        "driver",
+        "check",
+        &driver,
+        "-g",
+        &format!("image={}", image.display()),
+    ]);
     run.code(4)
         .stderr_has("fails the conformance check at `apply A`")
         .stderr_has("the target differs from the checkpoint");
@@ -557,7 +744,12 @@ fn a_driver_whose_delete_removes_every_checkpoint_fails_at_delete_a() {
 #[test]
 fn a_driver_whose_create_fails_is_named_at_create_a() {
     let t = Test::new();
-    let driver = broken(&t, "copy", r#"cp -a "{{target}}""#, r#"cp -a "{{target}}/nonexistent""#);
+    let driver = broken(
+        &t,
+        "copy",
+        r#"cp -a "{{target}}""#,
+        r#"cp -a "{{target}}/nonexistent""#,
+    );
     let run = t.cairn(&["driver", "check", &driver]);
     run.code(4)
         .stderr_has("fails the conformance check at `create A`")
@@ -569,7 +761,9 @@ fn every_shipped_driver_file_is_valid() {
     let t = Test::new();
     let run = t.cairn(&["driver", "list"]);
     run.success();
-    for name in ["copy", "hardlink", "reflink", "btrfs", "zfs", "qemu", "qemu-img"] {
+    for name in [
+        "copy", "hardlink", "reflink", "btrfs", "zfs", "qemu", "qemu-img",
+    ] {
         let line = run
             .stdout
             .lines()

@@ -79,7 +79,9 @@ fn actions(run: &Run) -> Vec<(String, bool)> {
     let mut out = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         if let Some((_, slug)) = line.strip_prefix("Step ").and_then(|l| l.split_once(" : ")) {
-            let ran = lines.get(i + 1).is_some_and(|l| l.contains("Running the step"));
+            let ran = lines
+                .get(i + 1)
+                .is_some_and(|l| l.contains("Running the step"));
             out.push((slug.to_string(), ran));
         }
     }
@@ -101,31 +103,71 @@ fn in_tarball(tarball: &Path, member: &str) -> String {
 /// A full build with checkpoints, then one with a changed motd: checks both and returns their
 /// durations.
 fn full_then_resumed(t: &Test, recipe: &str, extra: &[&str]) -> (Duration, Duration) {
-    let recipe_path = repo_root().join("recipes").join(format!("{recipe}.yaml")).display().to_string();
+    let recipe_path = repo_root()
+        .join("recipes")
+        .join(format!("{recipe}.yaml"))
+        .display()
+        .to_string();
     let build_dir = t.path().join("build");
     let build_arg = build_dir.display().to_string();
-    let mut args = vec!["build", recipe_path.as_str(), "-c", "-y", "-b", &build_arg, "-g", "gzip_level=1"];
+    let mut args = vec![
+        "build",
+        recipe_path.as_str(),
+        "-c",
+        "-y",
+        "-b",
+        &build_arg,
+        "-g",
+        "gzip_level=1",
+    ];
     args.extend_from_slice(extra);
 
     let (full, full_time) = cairn(t.path(), &args);
-    full.success().stdout_has(&format!("Successfully built '{recipe}.yaml'"));
+    full.success()
+        .stdout_has(&format!("Successfully built '{recipe}.yaml'"));
     let ran = actions(&full);
-    assert_eq!(ran.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(), SLUGS, "{full}");
-    assert!(ran.iter().all(|(_, r)| *r), "a first build runs every microstep\n{full}");
+    assert_eq!(
+        ran.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(),
+        SLUGS,
+        "{full}"
+    );
+    assert!(
+        ran.iter().all(|(_, r)| *r),
+        "a first build runs every microstep\n{full}"
+    );
     let tarball = build_dir.join(format!("{recipe}.tar.gz"));
     assert_eq!(in_tarball(&tarball, "./etc/hostname"), "cairn-debian\n");
-    assert!(in_tarball(&tarball, "./etc/passwd").contains("\ncairn:x:"), "the user is there");
+    assert!(
+        in_tarball(&tarball, "./etc/passwd").contains("\ncairn:x:"),
+        "the user is there"
+    );
     assert!(in_tarball(&tarball, "./etc/os-release").contains("bookworm"));
-    assert!(in_tarball(&tarball, "./var/lib/dpkg/status").contains("Package: less\n"), "less is installed");
+    assert!(
+        in_tarball(&tarball, "./var/lib/dpkg/status").contains("Package: less\n"),
+        "less is installed"
+    );
     assert!(in_tarball(&tarball, "./etc/motd").contains("Welcome to cairn-debian"));
 
     args.extend_from_slice(&["-g", "motd=rebuilt by the test"]);
     let (resumed, resumed_time) = cairn(t.path(), &args);
     resumed.success();
     let ran = actions(&resumed);
-    assert_eq!(ran.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(), SLUGS, "{resumed}");
+    assert_eq!(
+        ran.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(),
+        SLUGS,
+        "{resumed}"
+    );
     for (i, (slug, r)) in ran.iter().enumerate() {
-        assert_eq!(*r, i >= CHANGED_FROM, "{slug} {}\n{resumed}", if i >= CHANGED_FROM { "runs" } else { "uses its checkpoint" });
+        assert_eq!(
+            *r,
+            i >= CHANGED_FROM,
+            "{slug} {}\n{resumed}",
+            if i >= CHANGED_FROM {
+                "runs"
+            } else {
+                "uses its checkpoint"
+            }
+        );
     }
     assert_eq!(in_tarball(&tarball, "./etc/motd"), "rebuilt by the test\n");
     assert!(in_tarball(&tarball, "./var/lib/dpkg/status").contains("Package: less\n"));

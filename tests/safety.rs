@@ -612,6 +612,141 @@ fn second_sigint_kills_a_command_that_ignores_the_first_and_the_record_is_still_
     );
 }
 
+#[test]
+fn clean_hooks_after_ctrl_c_are_not_cut_short_by_the_grace_period() {
+    let t = Test::new().file(
+        "recipe.yaml",
+        r#"
+        setup:
+          - work:
+              - one:
+                  - on_setup_clean:
+                      - exec_local: sleep 1.5 && echo clean >> clean.log
+                  - exec_local: touch started && sleep 30
+        "#,
+    );
+    let build = t.build_dir("recipe");
+    let mut bg = Bg::spawn(
+        t.path(),
+        &["build", "recipe.yaml"],
+        &[("CAIRN_GRACE_MS", "300")],
+    );
+    bg.wait_for_file(&build.join("started"));
+    bg.signal(Signal::SIGINT);
+    let run = bg.finish(Duration::from_secs(20));
+    run.code(130);
+    assert_eq!(
+        t.read("build/recipe/clean.log"),
+        "clean\n",
+        "the clean hook was killed\n{run}"
+    );
+}
+
+#[test]
+fn ctrl_c_while_a_checkpoint_is_created_is_an_interruption() {
+    let t = Test::new()
+        .file(
+            "drivers/slow.yaml",
+            r#"
+            description: a driver whose create takes long
+            enabled:
+              - exec_local: "true"
+            create:
+              - exec_local: touch "{{build_dir}}/creating" && sleep 30
+            apply:
+              - exec_local: "true"
+            list:
+              - exec_local: "true"
+            delete:
+              - exec_local: "true"
+            "#,
+        )
+        .file(
+            "recipe.yaml",
+            r#"
+            checkpoint: slow
+            setup:
+              - work:
+                  - one:
+                      - on_setup_clean:
+                          - exec_local: echo clean >> clean.log
+                      - exec_local: echo one > one.txt
+                  - two:
+                      - exec_local: echo two > two.txt
+            "#,
+        );
+    let build = t.build_dir("recipe");
+    let mut bg = Bg::spawn(t.path(), &["build", "recipe.yaml", "-c"], &[]);
+    bg.wait_for_file(&build.join("creating"));
+    bg.signal(Signal::SIGINT);
+    let run = bg.finish(Duration::from_secs(20));
+    run.code(130).stderr_has("cairn resume recipe.yaml");
+    assert_eq!(t.read("build/recipe/clean.log"), "clean\n", "{run}");
+    assert!(!t.exists("build/recipe/two.txt"));
+    let db = rusqlite::Connection::open(build.join(".cairn/state.db")).unwrap();
+    let status: String = db
+        .query_row(
+            "SELECT status FROM runs ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(status, "interrupted");
+}
+
+#[test]
+fn ctrl_c_at_the_failure_prompt_ends_the_build_as_interrupted() {
+    let t = flaky(0);
+    let mut term = Term::spawn(t.path(), &["build", "recipe.yaml"]);
+    term.wait_for_text("Choice (", 1);
+    let sent = Instant::now();
+    let _ = kill(Pid::from_raw(term.child.id() as i32), Signal::SIGINT);
+    let (code, screen) = term.finish();
+    assert_eq!(code, Some(130), "{screen}");
+    assert!(sent.elapsed() < SECONDS_5, "{:?}", sent.elapsed());
+    assert!(screen.contains("cairn resume recipe.yaml"), "{screen}");
+    assert!(!t.exists("build/recipe/next.txt"));
+    // The microstep failed before the question: that record stays.
+    assert_eq!(
+        latest_step(&t.build_dir("recipe"), "setup/work/flaky").0,
+        "failed"
+    );
+}
+
+#[test]
+fn an_interrupted_atomic_microstep_is_undone() {
+    let t = Test::new();
+    let out = t.path().join("outside");
+    fs::create_dir_all(&out).unwrap();
+    let t = t.file(
+        "recipe.yaml",
+        &r#"
+        setup:
+          - work:
+              - risky:
+                  - atomic: true
+                  - rollback:
+                      - exec_local: rm -f @OUT@/created
+                  - exec_local: touch @OUT@/created && touch started && sleep 30
+        "#
+        .replace("@OUT@", &out.display().to_string()),
+    );
+    let build = t.build_dir("recipe");
+    let mut bg = Bg::spawn(t.path(), &["build", "recipe.yaml"], &[]);
+    bg.wait_for_file(&build.join("started"));
+    bg.signal(Signal::SIGINT);
+    let run = bg.finish(Duration::from_secs(20));
+    run.code(130);
+    assert!(!out.join("created").exists(), "{run}");
+    let (status, detail) = latest_step(&build, "setup/work/risky");
+    assert_eq!(status, "interrupted");
+    assert!(
+        detail
+            .unwrap_or_default()
+            .contains("atomic: undone by its rollback commands")
+    );
+}
+
 // ---- a killed cairn ----
 
 /// One microstep done, the second blocks on `go` after logging each start to two.log.

@@ -78,6 +78,7 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
     if let Some(summary) = interrupted_run(&db)? {
         output.warning(summary);
         if args.resume {
+            // `cairn resume` was asked for exactly this.
         } else if args.restart {
             output.message("Starting over (--restart).");
         } else if interactive {

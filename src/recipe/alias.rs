@@ -25,7 +25,12 @@ pub struct Aliases {
 impl Aliases {
     /// `aliases:` is a mapping of definitions, a file name, or a list of file names. Files are
     /// looked up in `steps/aliases/` next to the recipe, then next to it.
-    pub fn add_from(&mut self, node: &Node, recipe_dir: &Path, step_dirs: &[PathBuf]) -> Result<()> {
+    pub fn add_from(
+        &mut self,
+        node: &Node,
+        recipe_dir: &Path,
+        step_dirs: &[PathBuf],
+    ) -> Result<()> {
         match &node.value {
             Value::Map(_) => self.add_defs(node),
             Value::Seq(items) => {
@@ -39,7 +44,10 @@ impl Aliases {
                 let candidates: Vec<PathBuf> = step_dirs
                     .iter()
                     .map(|d| d.join("aliases").join(name))
-                    .chain([recipe_dir.join("steps").join("aliases").join(name), recipe_dir.join(name)])
+                    .chain([
+                        recipe_dir.join("steps").join("aliases").join(name),
+                        recipe_dir.join(name),
+                    ])
                     .collect();
                 let Some(path) = candidates.iter().find(|p| p.is_file()) else {
                     let searched: Vec<String> =

@@ -35,7 +35,9 @@ pub fn detect(text: &str) -> Dialect {
     let kameleon_var = bytes.windows(3).any(|w| {
         w[0] == b'$' && w[1] == b'$' && (w[2] == b'{' || w[2].is_ascii_alphabetic() || w[2] == b'_')
     });
-    let driver = text.lines().any(|l| l.trim_start().starts_with("enabled?:"));
+    let driver = text
+        .lines()
+        .any(|l| l.trim_start().starts_with("enabled?:"));
     if kameleon_var || driver || text.contains("@microstep_id") {
         Dialect::Kameleon
     } else {
@@ -74,7 +76,11 @@ pub fn translate(text: &str) -> String {
                 let n = name.chars().count();
                 (name, n + 2)
             };
-            if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            if !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
                 if name.contains('-') {
                     out.push_str(&format!("{{{{[{name}]}}}}"));
                 } else {
@@ -84,7 +90,12 @@ pub fn translate(text: &str) -> String {
                 continue;
             }
         }
-        if c == '@' && chars[i..].iter().collect::<String>().starts_with("@microstep_id") {
+        if c == '@'
+            && chars[i..]
+                .iter()
+                .collect::<String>()
+                .starts_with("@microstep_id")
+        {
             out.push_str("{{checkpoint_id}}");
             i += "@microstep_id".len();
             continue;
@@ -99,8 +110,12 @@ pub fn translate(text: &str) -> String {
 /// is 493. Kameleon substituted the printed value, so recipes relying on it keep working.
 pub fn yaml11_plain(text: &str) -> Option<String> {
     match text {
-        "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True" | "TRUE" => return Some("true".into()),
-        "no" | "No" | "NO" | "off" | "Off" | "OFF" | "false" | "False" | "FALSE" => return Some("false".into()),
+        "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True" | "TRUE" => {
+            return Some("true".into());
+        }
+        "no" | "No" | "NO" | "off" | "Off" | "OFF" | "false" | "False" | "FALSE" => {
+            return Some("false".into());
+        }
         _ => {}
     }
     let (sign, body) = match text.strip_prefix('-') {
@@ -130,7 +145,10 @@ mod tests {
 
     #[test]
     fn variables_translate_and_braces_stay_literal() {
-        assert_eq!(translate("echo $${a} $$b-c {{x}} ${SHELL} $$"), "echo {{a}} {{[b-c]}} \\{{x}} ${SHELL} $$");
+        assert_eq!(
+            translate("echo $${a} $$b-c {{x}} ${SHELL} $$"),
+            "echo {{a}} {{[b-c]}} \\{{x}} ${SHELL} $$"
+        );
         assert_eq!(translate("snap @microstep_id"), "snap {{checkpoint_id}}");
     }
 
@@ -149,7 +167,13 @@ mod tests {
     #[test]
     fn detection() {
         assert_eq!(detect("- a:\n  - exec_in: echo $${x}\n"), Dialect::Kameleon);
-        assert_eq!(detect("enabled?:\n  - exec_local: true\n"), Dialect::Kameleon);
-        assert_eq!(detect("- a:\n  - exec_in: echo {{x}} $$ ${y}\n"), Dialect::Native);
+        assert_eq!(
+            detect("enabled?:\n  - exec_local: true\n"),
+            Dialect::Kameleon
+        );
+        assert_eq!(
+            detect("- a:\n  - exec_in: echo {{x}} $$ ${y}\n"),
+            Dialect::Native
+        );
     }
 }

@@ -127,7 +127,11 @@ pub fn load_with(path: &Path, opts: &LoadOptions<'_>) -> Result<Recipe> {
                 GlobalValue::Text(t) => vec![t],
                 GlobalValue::List(l) => l.iter().collect(),
                 GlobalValue::Map(_) => {
-                    return Err(Diagnostic::at(&g.span, "`include_steps` must be a list of directories").into());
+                    return Err(Diagnostic::at(
+                        &g.span,
+                        "`include_steps` must be a list of directories",
+                    )
+                    .into());
                 }
             };
             let mut out = Vec::new();
@@ -223,18 +227,30 @@ fn step_dirs(chain: &[RawRecipe]) -> Vec<PathBuf> {
 
 /// A file in `<steps dir>/<kind>/`, the first found.
 fn find_in(step_dirs: &[PathBuf], kind: &str, name: &Text) -> Result<PathBuf> {
-    let candidates: Vec<PathBuf> = step_dirs.iter().map(|d| d.join(kind).join(&name.text)).collect();
-    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
-        let searched: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
-        Diagnostic::at(&name.span, format!("{kind} file `{}` not found", name.text))
-            .note(format!("searched:\n{}", searched.join("\n")))
-            .into()
-    })
+    let candidates: Vec<PathBuf> = step_dirs
+        .iter()
+        .map(|d| d.join(kind).join(&name.text))
+        .collect();
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| {
+            let searched: Vec<String> =
+                candidates.iter().map(|p| p.display().to_string()).collect();
+            Diagnostic::at(&name.span, format!("{kind} file `{}` not found", name.text))
+                .note(format!("searched:\n{}", searched.join("\n")))
+                .into()
+        })
 }
 
 /// `global.include`: files of globals merged where the key stands. A leading `-` makes one
 /// optional. Looked up next to the recipe, then in `<steps dir>/global/`.
-fn include_globals(node: &Node, recipe_dir: &Path, step_dirs: &[PathBuf]) -> Result<Vec<(String, Global)>> {
+fn include_globals(
+    node: &Node,
+    recipe_dir: &Path,
+    step_dirs: &[PathBuf],
+) -> Result<Vec<(String, Global)>> {
     let mut out = Vec::new();
     for item in text_list(node, "`include`")? {
         let optional = item.text.starts_with('-');
@@ -253,11 +269,14 @@ fn include_globals(node: &Node, recipe_dir: &Path, step_dirs: &[PathBuf]) -> Res
             if optional {
                 continue;
             }
-            let searched: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
-            return Err(Diagnostic::at(&item.span, format!("included globals `{file}` not found"))
-                .note(format!("searched:\n{}", searched.join("\n")))
-                .hint("a leading `-` makes an include optional")
-                .into());
+            let searched: Vec<String> =
+                candidates.iter().map(|p| p.display().to_string()).collect();
+            return Err(
+                Diagnostic::at(&item.span, format!("included globals `{file}` not found"))
+                    .note(format!("searched:\n{}", searched.join("\n")))
+                    .hint("a leading `-` makes an include optional")
+                    .into(),
+            );
         };
         let root = read_yaml(path, "cannot read included globals")?;
         for (k, v) in root.map("an included globals file")? {
@@ -279,7 +298,12 @@ fn include_globals(node: &Node, recipe_dir: &Path, step_dirs: &[PathBuf]) -> Res
 
 /// Resolves a value while loading (an `extend` or `include_steps` path), from the globals
 /// known so far and the command line.
-fn render_now(text: &Text, globals: &IndexMap<String, Global>, recipe: &RawRecipe, opts: &LoadOptions<'_>) -> Result<String> {
+fn render_now(
+    text: &Text,
+    globals: &IndexMap<String, Global>,
+    recipe: &RawRecipe,
+    opts: &LoadOptions<'_>,
+) -> Result<String> {
     use crate::vars::{Mode, Origin, Resolver, Scope};
     if !crate::template::has_template(&text.text) {
         return Ok(text.text.clone());
@@ -302,7 +326,11 @@ fn render_now(text: &Text, globals: &IndexMap<String, Global>, recipe: &RawRecip
         }
     }
     for (k, v) in opts.cli_globals {
-        scope.set(k, Text::new(v.clone(), Span::synthetic("command line")), Origin::CommandLine);
+        scope.set(
+            k,
+            Text::new(v.clone(), Span::synthetic("command line")),
+            Origin::CommandLine,
+        );
     }
     let renderer = crate::template::Renderer::default();
     Resolver::new(&scope, &renderer).render(text, Mode::Run)
@@ -363,14 +391,20 @@ fn load_chain(path: &Path, opts: &LoadOptions<'_>) -> Result<Vec<RawRecipe>> {
         check_keys(&root, &RECIPE_KEYS, "recipe")?;
         let raw = RawRecipe { path, root };
         // Kameleon writes `extend: ""` for "no parent".
-        if let Some(ext) = raw.root.get("extend").filter(|e| !e.is_null() && e.as_str() != Some("")) {
+        if let Some(ext) = raw
+            .root
+            .get("extend")
+            .filter(|e| !e.is_null() && e.as_str() != Some(""))
+        {
             ext.str("`extend`")?;
             // The parent's path may use the globals of the recipes below it and `-g`.
             let mut known: IndexMap<String, Global> = IndexMap::new();
             for r in chain.iter().rev().chain(std::iter::once(&raw)) {
                 if let Some(g) = r.root.get("global") {
                     for (k, v) in g.map("`global`")? {
-                        if let (Some(key), Ok(value)) = (k.as_str(), global_value(k.as_str().unwrap_or(""), v)) {
+                        if let (Some(key), Ok(value)) =
+                            (k.as_str(), global_value(k.as_str().unwrap_or(""), v))
+                        {
                             known.insert(
                                 key.to_string(),
                                 Global {
@@ -465,13 +499,18 @@ fn global_value(key: &str, v: &Node) -> Result<GlobalValue> {
             }
             GlobalValue::Map(map)
         }
-        Value::Seq(items) if !items.is_empty() && items.iter().all(|i| matches!(i.value, Value::Map(_))) => {
+        Value::Seq(items)
+            if !items.is_empty() && items.iter().all(|i| matches!(i.value, Value::Map(_))) =>
+        {
             // Kameleon also accepts a context as a list of one-key mappings.
             let mut map = IndexMap::new();
             for item in items {
                 for (k, val) in item.map("a mapping")? {
                     let name = k.str("a key")?.to_string();
-                    map.insert(name, scalar_text(val, &format!("`{key}.{}`", k.as_str().unwrap_or("")))?);
+                    map.insert(
+                        name,
+                        scalar_text(val, &format!("`{key}.{}`", k.as_str().unwrap_or("")))?,
+                    );
                 }
             }
             GlobalValue::Map(map)
@@ -638,15 +677,25 @@ impl StepLoader {
             out.push_str(&rest[..at]);
             let after = &rest[at + VAR.len()..];
             let end = after
-                .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ';' | ')' | '|' | '&' | '>' | '<'))
+                .find(|c: char| {
+                    c.is_whitespace() || matches!(c, '"' | '\'' | ';' | ')' | '|' | '&' | '>' | '<')
+                })
                 .unwrap_or(after.len());
             let rel = after[..end].trim_start_matches('/');
-            let candidates: Vec<PathBuf> = self.step_dirs.iter().map(|d| d.join("data").join(rel)).collect();
+            let candidates: Vec<PathBuf> = self
+                .step_dirs
+                .iter()
+                .map(|d| d.join("data").join(rel))
+                .collect();
             let Some(found) = candidates.iter().find(|p| p.exists()) else {
-                let searched: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
-                return Err(Diagnostic::at(&text.span.locate("kameleon_data_dir"), format!("data file `{rel}` not found"))
-                    .note(format!("searched:\n{}", searched.join("\n")))
-                    .into());
+                let searched: Vec<String> =
+                    candidates.iter().map(|p| p.display().to_string()).collect();
+                return Err(Diagnostic::at(
+                    &text.span.locate("kameleon_data_dir"),
+                    format!("data file `{rel}` not found"),
+                )
+                .note(format!("searched:\n{}", searched.join("\n")))
+                .into());
             };
             let abs = crate::plan::absolute(found);
             let recipe_dir = self
