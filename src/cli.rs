@@ -23,6 +23,13 @@ pub struct Cli {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DialectArg {
     /// Kameleon's syntax where a file uses it ($${var}, enabled?, @microstep_id), cairn's elsewhere
     Auto,
@@ -165,6 +172,13 @@ pub enum Command {
         /// Print what would be rolled back and change nothing
         #[arg(short = 'n', long)]
         dry_run: bool,
+    },
+    /// The plan as a graph: microsteps grouped by step, each after the one its ID chains on
+    Graph {
+        #[command(flatten)]
+        recipe: RecipeArgs,
+        #[arg(long, value_enum, default_value = "dot")]
+        format: GraphFormat,
     },
     /// Print a shell completion script: `cairn completions bash > /etc/bash_completion.d/cairn`
     Completions {

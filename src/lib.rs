@@ -62,6 +62,7 @@ pub fn run(cli: cli::Cli) -> Result<()> {
             json,
         } => cmd::checkpoints::run(&recipe, prune, json, color),
         Command::Clear { recipe } => cmd::clear::run(&recipe, color),
+        Command::Graph { recipe, format } => cmd::graph::run(&recipe, format),
         Command::Completions { shell } => {
             let mut command = <cli::Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "cairn", &mut std::io::stdout());

@@ -12,6 +12,7 @@ mod debian;
 mod drivers;
 mod errors;
 mod extend;
+mod graph;
 mod hello;
 mod hooks;
 mod info;

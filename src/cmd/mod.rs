@@ -4,6 +4,7 @@ pub mod build;
 pub mod checkpoints;
 pub mod clear;
 pub mod driver;
+pub mod graph;
 pub mod info;
 pub mod plan;
 pub mod qemu_monitor;
