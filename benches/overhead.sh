@@ -76,19 +76,24 @@ hyperfine --warmup 1 --runs "$RUNS" --export-json "$tmp/result.json" --style bas
     -n "cairn $N microsteps x 1 command" "$(cairn_cmd steps)" \
     -n "bash -c true x $N" "$loop_cmd" >&2
 
-mean() { jq -r ".results[$1].mean" "$tmp/result.json"; }
-sd() { jq -r ".results[$1].stddev" "$tmp/result.json"; }
-base=$(mean 0) cmds=$(mean 1) steps=$(mean 2) loop=$(mean 3)
+field() { jq -r ".results[$2].$1" "$tmp/result.json"; }
+names=("cairn base (1 command)" "cairn 1 microstep x $N commands" "cairn $N microsteps x 1 command" "bash -c true x $N")
 
 echo
 echo "N=$N, hyperfine --warmup 1 --runs $RUNS, $(nproc) cores, load average at start $load_start, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "kernel $(uname -r); $(bash --version | head -1)"
-printf '%-36s %12s %10s\n' "command" "mean (s)" "sd (s)"
-names=("cairn base (1 command)" "cairn 1 microstep x $N commands" "cairn $N microsteps x 1 command" "bash -c true x $N")
+printf '%-36s %10s %10s %10s\n' "command" "mean (s)" "sd (s)" "min (s)"
 for i in 0 1 2 3; do
-    printf '%-36s %12.4f %10.4f\n' "${names[$i]}" "$(mean $i)" "$(sd $i)"
+    printf '%-36s %10.4f %10.4f %10.4f\n' "${names[$i]}" "$(field mean $i)" "$(field stddev $i)" "$(field min $i)"
 done
-awk -v n="$N" -v b="$base" -v c="$cmds" -v s="$steps" -v l="$loop" 'BEGIN {
-    printf "\ncairn: %.3f ms/command (one microstep), %.3f ms/microstep (one command each); bash -c true: %.3f ms/process\n",
-        (c - b) * 1000 / (n - 1), (s - b) * 1000 / (n - 1), l * 1000 / n
-}'
+# per_unit STAT: the summary line, from the means or from the minima (less sensitive to other
+# work on the machine)
+per_unit() {
+    awk -v n="$N" -v b="$(field "$1" 0)" -v c="$(field "$1" 1)" -v s="$(field "$1" 2)" -v l="$(field "$1" 3)" -v stat="$1" 'BEGIN {
+        printf "cairn: %.2f ms/command (one microstep), %.2f ms/microstep (one command each); bash -c true: %.2f ms/process   [from the %s]\n",
+            (c - b) * 1000 / (n - 1), (s - b) * 1000 / (n - 1), l * 1000 / n, stat == "mean" ? "means" : "minima"
+    }'
+}
+echo
+per_unit mean
+per_unit min

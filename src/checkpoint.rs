@@ -67,12 +67,14 @@ pub struct Store<'a> {
 
 impl<'a> Store<'a> {
     /// Lists what exists, first deleting any checkpoint whose creation was interrupted: such a
-    /// checkpoint is never applied.
+    /// checkpoint is never applied. Only a holder of the build dir's lock may delete; a mere
+    /// reader (`tidy: false`) leaves them alone, since one may be a running build's, half made.
     pub fn open(
         driver: BoundDriver,
         db: &'a StateDb,
         contexts: &mut Contexts,
         output: &Output,
+        tidy: bool,
     ) -> Result<Store<'a>> {
         if let Err(e) = driver.enabled(contexts) {
             if !driver.driver.kameleon {
@@ -94,6 +96,10 @@ impl<'a> Store<'a> {
         // unfinished, and the ID is left out of what exists until a create of it succeeds.
         let mut unfinished = Vec::new();
         for rec in db.unfinished_checkpoints()? {
+            if !tidy {
+                unfinished.push(rec.id);
+                continue;
+            }
             if driver.driver.has(Op::Delete) {
                 output.warning(format!(
                     "deleting checkpoint {} ({}): its creation did not finish",

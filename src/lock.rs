@@ -29,8 +29,18 @@ pub fn acquire(build_dir: &Path) -> Result<BuildLock> {
             Ok(BuildLock { _file: file })
         }
         Err(std::fs::TryLockError::WouldBlock) => {
+            // The holder writes its pid just after it locks: a moment later, if it is not
+            // there yet.
             let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
+            for _ in 0..20 {
+                holder.clear();
+                let _ = file.rewind();
+                let _ = file.read_to_string(&mut holder);
+                if !holder.trim().is_empty() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
             let holder = holder.trim();
             Err(Error::Locked(Box::new(
                 Diagnostic::new(format!(

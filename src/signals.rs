@@ -25,7 +25,22 @@ pub fn grace() -> Duration {
     Duration::from_millis(ms)
 }
 
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// Installs the handlers once per process; later calls do nothing.
 pub fn install() -> std::io::Result<()> {
+    if INSTALLED.swap(true, Ordering::SeqCst) {
+        return Ok(());
+    }
+    // main() restores SIGPIPE's default so that `cairn ... | head` ends quietly. A build must
+    // not die that way: writing the next command to a context shell that a forwarded signal
+    // (or a dropped connection) just ended would kill cairn before it records anything. With
+    // a handler, such a write fails with EPIPE instead and the engine sees a dead shell. (A
+    // handler, unlike SIG_IGN, is reset to the default in the shells cairn starts.)
+    signal_hook::flag::register(
+        signal_hook::consts::SIGPIPE,
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    )?;
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
     std::thread::spawn(move || {
         for sig in signals.forever() {

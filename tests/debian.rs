@@ -141,7 +141,7 @@ fn full_then_resumed(t: &Test, recipe: &str, extra: &[&str]) -> (Duration, Durat
         in_tarball(&tarball, "./etc/passwd").contains("\ncairn:x:"),
         "the user is there"
     );
-    assert!(in_tarball(&tarball, "./etc/os-release").contains("bookworm"));
+    assert!(in_tarball(&tarball, "./usr/lib/os-release").contains("bookworm"));
     assert!(
         in_tarball(&tarball, "./var/lib/dpkg/status").contains("Package: less\n"),
         "less is installed"

@@ -42,32 +42,40 @@ fn new_tag() -> String {
     )
 }
 
+/// The live processes carrying `tag` in their environment.
+fn tagged(tag: &str) -> Vec<i32> {
+    let needle = format!("{TAG}={tag}");
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() as i32 {
+            continue;
+        }
+        let Ok(env) = fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if env.split(|b| *b == 0).any(|var| var == needle.as_bytes()) && alive(pid) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
 /// SIGKILLs every process carrying `tag` in its environment, until none is left.
 fn kill_tagged(tag: &str) {
-    let needle = format!("{TAG}={tag}");
     for _ in 0..100 {
-        let mut found = false;
-        for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<i32>().ok())
-            else {
-                continue;
-            };
-            if pid == std::process::id() as i32 {
-                continue;
-            }
-            let Ok(env) = fs::read(entry.path().join("environ")) else {
-                continue;
-            };
-            if env.split(|b| *b == 0).any(|var| var == needle.as_bytes()) && alive(pid) {
-                found = true;
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
-        }
-        if !found {
+        let found = tagged(tag);
+        if found.is_empty() {
             return;
+        }
+        for pid in found {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
         sleep(Duration::from_millis(20));
     }
@@ -430,6 +438,32 @@ fn printed_resume_command(run: &Run) -> Vec<String> {
     assert_eq!(words.first().map(String::as_str), Some("cairn"), "{line}");
     assert_eq!(words.get(1).map(String::as_str), Some("resume"), "{line}");
     words[1..].to_vec()
+}
+
+/// Warnings and messages may go to either stream: these look at both.
+trait Said {
+    fn said(&self, needle: &str) -> &Self;
+    fn never_said(&self, needle: &str) -> &Self;
+}
+
+impl Said for Run {
+    #[track_caller]
+    fn said(&self, needle: &str) -> &Run {
+        assert!(
+            self.stdout.contains(needle) || self.stderr.contains(needle),
+            "no {needle:?} in its output\n{self}"
+        );
+        self
+    }
+
+    #[track_caller]
+    fn never_said(&self, needle: &str) -> &Run {
+        assert!(
+            !self.stdout.contains(needle) && !self.stderr.contains(needle),
+            "{needle:?} in its output\n{self}"
+        );
+        self
+    }
 }
 
 const SECONDS_5: Duration = Duration::from_secs(5);
@@ -820,8 +854,8 @@ fn sigkill_is_detected_by_the_next_build_which_resumes_without_a_terminal_or_wit
     kill_during_two(&t);
     let run = t.cairn(&["build", "recipe.yaml", "--yes"]);
     run.success()
-        .stdout_has("it was running setup/work/two")
-        .stdout_has("Resuming it");
+        .said("it was running setup/work/two")
+        .said("Resuming it");
     assert_eq!(
         (lines("one.log"), lines("two.log"), lines("three.log")),
         (2, 4, 2),
@@ -834,9 +868,7 @@ fn sigkill_then_restart_starts_over() {
     let t = blocker();
     kill_during_two(&t);
     let run = t.cairn(&["build", "recipe.yaml", "--restart"]);
-    run.success()
-        .stdout_has("was interrupted")
-        .stdout_has("Starting over");
+    run.success().said("was interrupted").said("Starting over");
     run.stdout_lacks("Already done");
     assert_eq!(t.read("build/recipe/one.log"), "run\nrun\n", "{run}");
     assert_eq!(t.read("build/recipe/three.log"), "run\n");
@@ -861,6 +893,58 @@ fn interrupted_run_on_a_terminal_asks_resume_restart_or_roll_back() {
     let (code, screen) = term.finish();
     assert_eq!(code, Some(0), "{screen}");
     assert_eq!(t.read("build/recipe/one.log"), "run\nrun\n", "{screen}");
+}
+
+#[test]
+fn interrupted_run_on_a_terminal_can_be_rolled_back_or_resumed() {
+    let t = Test::new();
+    let out = t.path().join("outside");
+    fs::create_dir_all(&out).unwrap();
+    let t = t.file(
+        "recipe.yaml",
+        &r#"
+        setup:
+          - work:
+              - first:
+                  - rollback:
+                      - exec_local: rm -f @OUT@/first && echo first >> @OUT@/order.log
+                  - exec_local: touch @OUT@/first
+              - two:
+                  - rollback:
+                      - exec_local: rm -f @OUT@/two && echo two >> @OUT@/order.log
+                  - exec_local: |
+                      touch @OUT@/two started
+                      while [ ! -e go ]; do sleep 0.05; done
+                      rm -f started
+        "#
+        .replace("@OUT@", &out.display().to_string()),
+    );
+    // Roll back: both journaled microsteps are undone, the interrupted one first.
+    kill_during_two(&t);
+    let mut term = Term::spawn(t.path(), &["build", "recipe.yaml"]);
+    term.wait_for_text("Choice (", 1);
+    term.type_line("b");
+    let (code, screen) = term.finish();
+    assert_eq!(code, Some(0), "{screen}");
+    assert_eq!(t.read("outside/order.log"), "two\nfirst\n", "{screen}");
+    assert!(!out.join("first").exists() && !out.join("two").exists());
+    // Nothing is left to resume: the next build starts afresh without a word about it.
+    let next = t.cairn(&["build", "recipe.yaml"]);
+    next.success().never_said("was interrupted");
+    assert!(out.join("first").exists() && out.join("two").exists());
+
+    // Resume: the completed microstep is not run again.
+    kill_during_two(&t);
+    let mut term = Term::spawn(t.path(), &["build", "recipe.yaml"]);
+    term.wait_for_text("Choice (", 1);
+    term.type_line("r");
+    let (code, screen) = term.finish();
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(
+        screen.contains("setup/work/first\n --> Already done"),
+        "{screen}"
+    );
+    assert!(out.join("first").exists() && out.join("two").exists());
 }
 
 /// A small LCG (Knuth's MMIX constants): reproducible random delays without another crate.
@@ -984,6 +1068,89 @@ fn sigkill_at_30_random_moments_then_resume_gives_the_clean_build_and_a_sound_da
     assert_eq!(unfinished, 0, "a killed run is still marked running");
 }
 
+#[test]
+fn sigint_at_random_moments_exits_130_leaves_no_process_and_resume_gives_the_clean_build() {
+    use std::os::unix::process::ExitStatusExt;
+    let root = repo_root();
+    let work = tempfile::Builder::new()
+        .prefix("cairn-sigint-")
+        .tempdir()
+        .unwrap();
+    let clean = work.path().join("clean");
+    let interrupted = work.path().join("interrupted");
+    let build = |dir: &Path| -> Bg {
+        let dir = dir.display().to_string();
+        let args = ["build", "recipes/hello.yaml", "-c", "-b", &dir, "--yes"];
+        Bg::spawn(&root, &args, &[])
+    };
+    build(&clean).finish(Duration::from_secs(60)).success();
+
+    let seed = std::env::var("CAIRN_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4_242u64);
+    eprintln!("SIGINT loop seed {seed} (set CAIRN_CRASH_SEED to replay)");
+    let mut rng = Lcg(seed);
+    let mut interrupts = 0;
+    for round in 0..20 {
+        let delay = rng.below(450);
+        let mut bg = build(&interrupted);
+        sleep(Duration::from_millis(delay));
+        bg.signal(Signal::SIGINT);
+        let status = bg
+            .wait_for_exit(Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("round {round}: still running\n{}", bg.output()));
+        let run = bg.output();
+        match (status.code(), status.signal()) {
+            (Some(130), _) => {
+                interrupts += 1;
+                run.stderr_has("to resume, run: cairn resume");
+            }
+            (Some(0), _) => {}
+            // Before its handlers are installed, cairn dies of SIGINT like any program: it has
+            // started nothing yet.
+            (None, Some(2)) => {}
+            _ => panic!("round {round} (seed {seed}, SIGINT after {delay} ms): {status}\n{run}"),
+        }
+        // Everything it started ended with it.
+        let start = Instant::now();
+        while !tagged(&bg.tag).is_empty() && start.elapsed() < Duration::from_secs(3) {
+            sleep(Duration::from_millis(20));
+        }
+        assert!(
+            tagged(&bg.tag).is_empty(),
+            "round {round} (seed {seed}): processes survive cairn\n{run}"
+        );
+        if interrupted.join(".cairn/state.db").exists() {
+            let db = rusqlite::Connection::open(interrupted.join(".cairn/state.db")).unwrap();
+            let running: i64 = db
+                .query_row(
+                    "SELECT COUNT(*) FROM runs WHERE status = 'running'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(
+                running, 0,
+                "round {round} (seed {seed}): a run was left running\n{run}"
+            );
+        }
+    }
+    assert!(interrupts >= 5, "only {interrupts} runs were interrupted");
+    let last = build(&interrupted).finish(Duration::from_secs(60));
+    last.success();
+    assert_eq!(
+        tree(&interrupted.join("rootfs"), &[]),
+        tree(&clean.join("rootfs"), &[]),
+        "seed {seed}"
+    );
+    assert_eq!(
+        tarball(&interrupted.join("hello.tar.gz")),
+        tarball(&clean.join("hello.tar.gz")),
+        "seed {seed}"
+    );
+}
+
 // ---- installer-mode resume ----
 
 #[test]
@@ -1095,8 +1262,8 @@ fn rollback_dry_run_then_to_a_slug_then_full_undoes_newest_first_and_rebuilds_wh
 
     let dry = t.cairn(&["rollback", "recipe.yaml", "--full", "--dry-run"]);
     dry.success()
-        .stdout_has("Would roll back setup/work/third")
-        .stdout_has("nothing was changed");
+        .said("Would roll back setup/work/third")
+        .said("nothing was changed");
     assert_eq!(present(&t), ["first", "second", "third"], "{dry}");
     assert!(order(&t).is_empty(), "{dry}");
 
@@ -1126,7 +1293,7 @@ fn rollback_dry_run_then_to_a_slug_then_full_undoes_newest_first_and_rebuilds_wh
     // Nothing is left to undo, and a build does everything again.
     t.cairn(&["rollback", "recipe.yaml", "--full"])
         .success()
-        .stdout_has("Nothing to roll back");
+        .said("Nothing to roll back");
     t.cairn(&["build", "recipe.yaml"]).success();
     assert_eq!(present(&t), ["first", "second", "third"]);
 }
@@ -1138,14 +1305,15 @@ fn rollback_undoes_a_microstep_once_even_after_it_ran_in_several_builds() {
     t.cairn(&["build", "recipe.yaml"]).success();
     let dry = t.cairn(&["rollback", "recipe.yaml", "--full", "--dry-run"]);
     dry.success();
-    assert_eq!(dry.stdout.matches("Would roll back").count(), 3, "{dry}");
+    let said = format!("{}{}", dry.stdout, dry.stderr);
+    assert_eq!(said.matches("Would roll back").count(), 3, "{dry}");
     let full = t.cairn(&["rollback", "recipe.yaml", "--full"]);
     full.success();
     assert!(present(&t).is_empty(), "{full}");
     assert_eq!(order(&t), ["third", "second", "first"], "{full}");
     t.cairn(&["rollback", "recipe.yaml", "--full"])
         .success()
-        .stdout_has("Nothing to roll back");
+        .said("Nothing to roll back");
 }
 
 #[test]
@@ -1160,8 +1328,8 @@ fn a_failing_rollback_command_stops_the_rollback_and_keeps_the_rest_journaled() 
     // Still journaled: the next rollback tries it again, and only it.
     let dry = t.cairn(&["rollback", "recipe.yaml", "--full", "--dry-run"]);
     dry.success()
-        .stdout_has("Would roll back setup/work/first")
-        .stdout_lacks("setup/work/second");
+        .said("Would roll back setup/work/first")
+        .never_said("setup/work/second");
 }
 
 // ---- atomic microsteps ----
@@ -1188,7 +1356,7 @@ fn atomic_failure_runs_its_rollback_commands_at_once() {
         .replace("@OUT@", &out.display().to_string()),
     );
     let run = t.cairn(&["build", "recipe.yaml"]);
-    run.code(1).stdout_has("Undoing setup/work/risky");
+    run.code(1).said("Undoing setup/work/risky");
     assert!(
         !out.join("created").exists(),
         "the atomic microstep was not undone\n{run}"
@@ -1206,7 +1374,7 @@ fn atomic_failure_runs_its_rollback_commands_at_once() {
     // Undone already: nothing is left for `cairn rollback`.
     t.cairn(&["rollback", "recipe.yaml", "--full"])
         .success()
-        .stdout_has("Nothing to roll back");
+        .said("Nothing to roll back");
 }
 
 #[test]
@@ -1301,7 +1469,7 @@ fn resume_refuses_when_a_state_file_changed_naming_it_until_force() {
     }
     // A refused resume is no run: the next build still sees the interrupted one.
     let forced = t.cairn(&["build", "recipe.yaml", "--force"]);
-    forced.success().stdout_has("was interrupted");
+    forced.success().said("was interrupted");
     assert!(
         forced
             .stdout
@@ -1351,6 +1519,65 @@ fn resume_with_force_proceeds_past_a_changed_state_file() {
     forced.success();
     assert!(build.join("installed.txt").exists(), "{forced}");
     assert_eq!(t.read("outside/app.conf"), "edited\n");
+}
+
+#[test]
+fn resuming_from_a_checkpoint_refuses_when_a_state_file_outside_it_changed() {
+    let t = Test::new();
+    let conf = t.path().join("outside/app.conf");
+    fs::create_dir_all(conf.parent().unwrap()).unwrap();
+    let t = t.file(
+        "recipe.yaml",
+        &r#"
+        checkpoint: copy
+        global:
+          rootfs: "{{build_dir}}/rootfs"
+        setup:
+          - work:
+              - configure:
+                  - state_files: ["@CONF@", "{{rootfs}}/etc/app.conf"]
+                  - exec_local: |
+                      mkdir -p "{{rootfs}}/etc"
+                      echo inside=1 > "{{rootfs}}/etc/app.conf"
+                      echo setting=1 > @CONF@
+              - install:
+                  - exec_local: |
+                      echo broken > "{{rootfs}}/etc/app.conf"
+                      touch started
+                      while [ ! -e go ]; do sleep 0.05; done
+                      echo installed > installed.txt
+        "#
+        .replace("@CONF@", &conf.display().to_string()),
+    );
+    let build = t.build_dir("recipe");
+    let mut bg = Bg::spawn(t.path(), &["build", "recipe.yaml", "-c"], &[]);
+    bg.wait_for_file(&build.join("started"));
+    bg.signal(Signal::SIGINT);
+    bg.finish(Duration::from_secs(20)).code(130);
+    fs::write(build.join("go"), "").unwrap();
+
+    // Inside the checkpoint's target, the apply restores the file: no drift.
+    let resumed = t.cairn(&["resume", "recipe.yaml"]);
+    resumed.success();
+    assert!(build.join("installed.txt").exists(), "{resumed}");
+
+    // Outside it, a change is drift.
+    fs::remove_file(build.join("installed.txt")).unwrap();
+    fs::write(&conf, "edited\n").unwrap();
+    t.rewrite(
+        "recipe.yaml",
+        &t.read("recipe.yaml")
+            .replace("installed >", "installed again >"),
+    );
+    let refused = t.cairn(&["build", "recipe.yaml", "-c"]);
+    refused
+        .code(4)
+        .stderr_has(&conf.display().to_string())
+        .stderr_has("--force");
+    assert!(!build.join("installed.txt").exists(), "{refused}");
+    t.cairn(&["build", "recipe.yaml", "-c", "--force"])
+        .success();
+    assert_eq!(t.read("build/recipe/installed.txt"), "installed again\n");
 }
 
 // ---- verify ----

@@ -204,6 +204,7 @@ fn execute(
             db,
             &mut engine.contexts,
             &engine.output,
+            true,
         )?);
     }
     let resume = match &engine.store {
@@ -220,6 +221,16 @@ fn execute(
     };
     if let (Some(store), Some(r)) = (&engine.store, resume) {
         store.apply(&mut engine.contexts, &plan.microsteps[r], &engine.output)?;
+        // Checked after the apply, which restores the state files inside the checkpoint's
+        // target: what can have drifted is outside it.
+        refuse_drift(
+            plan,
+            &actions,
+            Action::UseCheckpoint,
+            db,
+            args.force,
+            "--fresh",
+        )?;
     }
     let mut from = 0;
     loop {
@@ -249,7 +260,6 @@ fn execute(
 /// again may have been undone by it. Refused when the files they recorded changed since.
 fn mark_done(plan: &Plan, actions: &mut [Action], db: &StateDb, force: bool) -> Result<()> {
     let completed = db.completed_ids()?;
-    let mut done_slugs = Vec::new();
     for ms in &plan.microsteps {
         if actions[ms.index] != Action::Run {
             continue;
@@ -258,15 +268,36 @@ fn mark_done(plan: &Plan, actions: &mut [Action], db: &StateDb, force: bool) -> 
             break;
         }
         actions[ms.index] = Action::Done;
-        done_slugs.push(ms.slug.clone());
     }
+    refuse_drift(plan, actions, Action::Done, db, force, "--restart")
+}
+
+/// Refuses to build on the microsteps marked `relied` (done earlier, or covered by the applied
+/// checkpoint) when a file in their `state_files:` changed since they completed, naming it.
+fn refuse_drift(
+    plan: &Plan,
+    actions: &[Action],
+    relied: Action,
+    db: &StateDb,
+    force: bool,
+    over: &str,
+) -> Result<()> {
+    if force {
+        return Ok(());
+    }
+    let slugs: Vec<&str> = plan
+        .microsteps
+        .iter()
+        .filter(|ms| actions[ms.index] == relied)
+        .map(|ms| ms.slug.as_str())
+        .collect();
     let recorded: Vec<_> = db
         .state_files()?
         .into_iter()
-        .filter(|(slug, _, _)| done_slugs.contains(slug))
+        .filter(|(slug, _, _)| slugs.contains(&slug.as_str()))
         .collect();
     let drifted = state_files::drifted(&recorded);
-    if !drifted.is_empty() && !force {
+    if !drifted.is_empty() {
         let list: Vec<String> = drifted
             .iter()
             .map(|(slug, path)| format!("{path} (recorded by {slug})"))
@@ -274,7 +305,7 @@ fn mark_done(plan: &Plan, actions: &mut [Action], db: &StateDb, force: bool) -> 
         return Err(Error::checkpoint(
             Diagnostic::new("state files changed since the microsteps that wrote them completed; resuming could build on a changed system")
                 .note(format!("changed:\n{}", list.join("\n")))
-                .hint("check the files, then resume with --force, or start over with --restart"),
+                .hint(format!("check the files, then resume with --force, or start over with {over}")),
         ));
     }
     Ok(())

@@ -21,9 +21,15 @@ pub fn run(args: &RecipeArgs, prune: bool, json: bool, color: bool) -> Result<()
 
 pub fn list(plan: &Plan, output: &Arc<Output>, prune: bool, json: bool) -> Result<()> {
     let driver = checkpoint::require_driver(plan)?;
+    // Pruning deletes, so it must not race a build; listing only reads.
+    let _lock = if prune {
+        Some(crate::lock::acquire(&plan.build_dir)?)
+    } else {
+        None
+    };
     let db = StateDb::open(&plan.build_dir)?;
     let mut contexts = Contexts::new(plan, output)?;
-    let store = Store::open(driver, &db, &mut contexts, output)?;
+    let store = Store::open(driver, &db, &mut contexts, output, prune)?;
     let rows = checkpoint::listing(plan, &store.existing, &db)?;
     if prune {
         if !store.driver.driver.has(Op::Delete) && rows.iter().any(|r| !r.valid) {

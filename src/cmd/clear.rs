@@ -15,6 +15,9 @@ pub fn run(args: &RecipeArgs, color: bool) -> Result<()> {
     let plan = super::load_plan(args, true)?;
     let output = Arc::new(Output::new(Format::Human, color));
     let driver = checkpoint::require_driver(&plan)?;
+    crate::signals::install()
+        .map_err(|e| crate::Error::Other(format!("cannot install signal handlers: {e}")))?;
+    let _lock = crate::lock::acquire(&plan.build_dir)?;
     let db = StateDb::open(&plan.build_dir)?;
     let mut contexts = Contexts::new(&plan, &output)?;
     driver.run(&mut contexts, Op::Clear, "")?;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Diagnostic, Error, Result};
 
 const PROMPT: &[u8] = b"(qemu) ";
+const BANNER_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub fn run(socket: &Path, command: &[String], timeout: Duration) -> Result<()> {
     let command = command.join(" ");
@@ -55,9 +56,11 @@ fn monitor_error(socket: &Path, message: String) -> Error {
 fn exchange(socket: &Path, command: &str, timeout: Duration) -> Result<String> {
     let mut stream = UnixStream::connect(socket)
         .map_err(|e| monitor_error(socket, format!("cannot connect: {e}")))?;
-    let deadline = Instant::now() + timeout;
+    // The monitor serves one client at a time: a banner that does not come within a minute
+    // means another client holds it, and waiting for a savevm's timeout would not help.
+    let banner_deadline = Instant::now() + timeout.min(BANNER_TIMEOUT);
     let mut banner = Vec::new();
-    read_to_prompt(&mut stream, &mut banner, deadline).map_err(|e| {
+    read_to_prompt(&mut stream, &mut banner, banner_deadline).map_err(|e| {
         monitor_error(
             socket,
             format!("no `(qemu)` prompt: {e} (is another client connected to this monitor?)"),
@@ -66,6 +69,7 @@ fn exchange(socket: &Path, command: &str, timeout: Duration) -> Result<String> {
     stream
         .write_all(format!("{command}\n").as_bytes())
         .map_err(|e| monitor_error(socket, format!("cannot send `{command}`: {e}")))?;
+    let deadline = Instant::now() + timeout;
     let mut reply = Vec::new();
     match read_to_prompt(&mut stream, &mut reply, deadline) {
         Ok(()) => {}

@@ -12,11 +12,13 @@ use crate::error::{Error, Result};
 use crate::lock;
 use crate::output::{Format, Output};
 use crate::plan::Resolved;
-use crate::state::StateDb;
+use crate::state::{RunStatus, StateDb};
 
 pub fn run(args: &RecipeArgs, to: Option<&str>, dry_run: bool, color: bool) -> Result<()> {
     let plan = super::load_plan(args, false)?;
     let output = Arc::new(Output::new(Format::Human, color));
+    crate::signals::install()
+        .map_err(|e| Error::Other(format!("cannot install signal handlers: {e}")))?;
     let _lock = lock::acquire(&plan.build_dir)?;
     let db = StateDb::open(&plan.build_dir)?;
     let target = to
@@ -69,7 +71,19 @@ pub fn run(args: &RecipeArgs, to: Option<&str>, dry_run: bool, color: bool) -> R
         }
         let cmds: Vec<Resolved> = serde_json::from_str(&entry.commands)
             .map_err(|e| Error::Other(format!("journal entry {} is unreadable: {e}", entry.seq)))?;
-        if let Err(fail) = contexts.run_all(&entry.slug, &cmds) {
+        let result = contexts.run_all(&entry.slug, &cmds);
+        // Interrupted: this entry and the older ones stay journaled; running the same
+        // rollback again continues where this one stopped.
+        if let Some(signal) = crate::signals::interrupted() {
+            contexts.stop_all();
+            let mut resume = format!("cairn rollback {}", args.recipe.display());
+            match to {
+                Some(t) => resume.push_str(&format!(" --to {t}")),
+                None => resume.push_str(" --full"),
+            }
+            return Err(Error::Interrupted { signal, resume });
+        }
+        if let Err(fail) = result {
             contexts.stop_all();
             let e: Error = fail.into();
             return Err(Error::Other(format!(
@@ -79,6 +93,15 @@ pub fn run(args: &RecipeArgs, to: Option<&str>, dry_run: bool, color: bool) -> R
         }
         db.journal_mark_rolled_back(entry.seq)?;
         db.mark_rolled_back(&entry.checkpoint_id)?;
+    }
+    if !dry_run && target.is_none() {
+        // Everything the interrupted run did is undone: there is nothing left to resume, and
+        // the next build should not offer to.
+        if let Some(last) = db.last_run()?
+            && last.status == RunStatus::Interrupted
+        {
+            db.end_run(last.id, RunStatus::RolledBack)?;
+        }
     }
     if !dry_run {
         for ms in plan
@@ -94,7 +117,7 @@ pub fn run(args: &RecipeArgs, to: Option<&str>, dry_run: bool, color: bool) -> R
     {
         let ms = &plan.microsteps[t];
         let driver = checkpoint::require_driver(&plan)?;
-        let store = Store::open(driver, &db, &mut contexts, &output)?;
+        let store = Store::open(driver, &db, &mut contexts, &output, true)?;
         if store.exists(&ms.id) {
             if dry_run {
                 output.message(format!(

@@ -146,6 +146,11 @@ pub fn load_with(path: &Path, opts: &LoadOptions<'_>) -> Result<Recipe> {
         step_dirs: step_dirs.clone(),
         include_steps,
         aliases,
+        globals: globals.clone(),
+        cli_globals: opts.cli_globals.to_vec(),
+        recipe_name: name.clone(),
+        recipe_dir: crate::plan::absolute(child.dir()).display().to_string(),
+        current: StepVars::default(),
         step_files: Vec::new(),
         sections: SECTIONS
             .iter()
@@ -162,6 +167,7 @@ pub fn load_with(path: &Path, opts: &LoadOptions<'_>) -> Result<Recipe> {
             loader.data(t)?;
         }
     }
+    loader.globals = globals.clone();
     for (index, section) in SECTIONS.iter().enumerate() {
         for item in section_items(&chain, section)? {
             let step = loader.step(section, item)?;
@@ -304,14 +310,29 @@ fn render_now(
     recipe: &RawRecipe,
     opts: &LoadOptions<'_>,
 ) -> Result<String> {
+    let name = recipe_name(&recipe.path);
+    let dir = crate::plan::absolute(recipe.dir()).display().to_string();
+    render_load_time(text, &name, &dir, globals, opts.cli_globals, None)
+}
+
+/// Renders `text` with what is known while loading: the recipe's name and directory, the
+/// globals (each with the values it shadows), `-g`, and a step's variables when given, in
+/// cairn's precedence (built-ins, step defaults, globals, command line, step arguments).
+fn render_load_time(
+    text: &Text,
+    name: &str,
+    dir: &str,
+    globals: &IndexMap<String, Global>,
+    cli_globals: &[(String, String)],
+    step_vars: Option<&StepVars>,
+) -> Result<String> {
     use crate::vars::{Mode, Origin, Resolver, Scope};
     if !crate::template::has_template(&text.text) {
         return Ok(text.text.clone());
     }
     let mut scope = Scope::default();
     let builtin = Span::synthetic("built-in");
-    let name = recipe_name(&recipe.path);
-    let dir = crate::plan::absolute(recipe.dir()).display().to_string();
+    let (name, dir) = (name.to_string(), dir.to_string());
     for (k, v) in [
         ("recipe_name", name.clone()),
         ("kameleon_recipe_name", name),
@@ -320,17 +341,26 @@ fn render_now(
     ] {
         scope.set(k, Text::new(v, builtin.clone()), Origin::Builtin);
     }
+    for (k, v) in step_vars.iter().flat_map(|v| &v.defaults) {
+        scope.set(k, v.value.clone(), Origin::StepDefault);
+    }
     for (k, g) in globals {
         if let GlobalValue::Text(t) = &g.value {
+            for old in &g.shadowed {
+                scope.set(k, old.clone(), Origin::Global);
+            }
             scope.set(k, t.clone(), Origin::Global);
         }
     }
-    for (k, v) in opts.cli_globals {
+    for (k, v) in cli_globals {
         scope.set(
             k,
             Text::new(v.clone(), Span::synthetic("command line")),
             Origin::CommandLine,
         );
+    }
+    for (k, v) in step_vars.iter().flat_map(|v| &v.args) {
+        scope.set(k, v.value.clone(), Origin::StepArgument);
     }
     let renderer = crate::template::Renderer::default();
     Resolver::new(&scope, &renderer).render(text, Mode::Run)
@@ -566,6 +596,13 @@ struct StepLoader {
     /// `global.include_steps`: subdirectories of each steps dir searched before the dir itself.
     include_steps: Vec<String>,
     aliases: Aliases,
+    /// What a `$${kameleon_data_dir}/...` path may use: the globals, `-g`, the recipe's name
+    /// and directory, and the variables of the step being read (`current`).
+    globals: IndexMap<String, Global>,
+    cli_globals: Vec<(String, String)>,
+    recipe_name: String,
+    recipe_dir: String,
+    current: StepVars,
     step_files: Vec<PathBuf>,
     sections: Vec<Section>,
 }
@@ -602,6 +639,7 @@ impl StepLoader {
             microsteps: Vec::new(),
             clean: Vec::new(),
         };
+        self.current = StepVars::default();
         if inline {
             let pending = self.step_body(&mut step, args_items)?;
             self.register_hooks(section, &mut step, pending)?;
@@ -614,8 +652,8 @@ impl StepLoader {
         let body = root.seq(&format!("step file {}", path.display()))?;
         self.step_files.push(path.clone());
         step.file = Some(path);
-        let mut pending = self.step_body(&mut step, body)?;
 
+        // The call's arguments first: the step's data paths may use them.
         let mut selection: Vec<&Node> = Vec::new();
         for arg in args_items {
             if let Some((k, v)) = arg.single_entry() {
@@ -633,6 +671,8 @@ impl StepLoader {
                 .into());
             }
         }
+        self.current.args = step.vars.args.clone();
+        let mut pending = self.step_body(&mut step, body)?;
         if !selection.is_empty() {
             let mut chosen = Vec::new();
             for sel in selection {
@@ -681,7 +721,18 @@ impl StepLoader {
                     c.is_whitespace() || matches!(c, '"' | '\'' | ';' | ')' | '|' | '&' | '>' | '<')
                 })
                 .unwrap_or(after.len());
-            let rel = after[..end].trim_start_matches('/');
+            // The path may use variables (`$${kameleon_data_dir}/preseed/$${distrib}.cfg`), as
+            // Kameleon resolves them before looking the file up.
+            let raw = Text::new(after[..end].to_string(), text.span.clone());
+            let rendered = render_load_time(
+                &raw,
+                &self.recipe_name,
+                &self.recipe_dir,
+                &self.globals,
+                &self.cli_globals,
+                Some(&self.current),
+            )?;
+            let rel = rendered.trim_start_matches('/');
             let candidates: Vec<PathBuf> = self
                 .step_dirs
                 .iter()
@@ -766,6 +817,7 @@ impl StepLoader {
                     .insert(key.clone(), Var { name: key, value });
             }
         }
+        self.current = step.vars.clone();
         for item in items {
             let Some((k, v)) = item.single_entry() else {
                 continue;
@@ -861,8 +913,41 @@ impl StepLoader {
                 }
                 hooks.push((hook.to_string(), k.span.clone(), cmds));
             }
-            _ => ms.commands.extend(self.commands(item, 0)?),
+            _ => self.microstep_command(ms, item, hooks, 0)?,
         }
+        Ok(())
+    }
+
+    /// A command of a microstep. An alias is expanded here first, as Kameleon does before it
+    /// looks for hooks, so an alias may stand for a hook (`check_cmd_local: [on_bootstrap_init:
+    /// ...]`).
+    fn microstep_command(
+        &mut self,
+        ms: &mut Microstep,
+        item: &Node,
+        hooks: &mut Vec<(String, Span, Vec<Command>)>,
+        depth: usize,
+    ) -> Result<()> {
+        if let Some((k, v)) = item.single_entry()
+            && let Some(key) = k.as_str()
+            && let Some(expanded) = self.aliases.expand(key, k, v, depth)?
+        {
+            for c in &expanded {
+                match c.single_entry() {
+                    Some((hk, hv)) if hk.as_str().is_some_and(is_hook) => {
+                        let hook = hk.as_str().unwrap_or_default().to_string();
+                        let mut cmds = Vec::new();
+                        for c in hv.seq(&format!("`{hook}`"))? {
+                            cmds.extend(self.commands(c, depth + 1)?);
+                        }
+                        hooks.push((hook, hk.span.clone(), cmds));
+                    }
+                    _ => self.microstep_command(ms, c, hooks, depth + 1)?,
+                }
+            }
+            return Ok(());
+        }
+        ms.commands.extend(self.commands(item, depth)?);
         Ok(())
     }
 
@@ -967,6 +1052,16 @@ impl StepLoader {
                     })?,
                     span: k.span.clone(),
                 }
+            }
+            // An alias standing for a hook, called inside another command (Kameleon's library
+            // calls `check_cmd_local`, an `on_bootstrap_init` hook, inside `test`/`group`):
+            // Kameleon warns "Unknown command" there and skips it; its commands run in place.
+            other if is_hook(other) && depth > 0 => {
+                let mut cmds = Vec::new();
+                for c in v.seq(&format!("`{other}`"))? {
+                    cmds.extend(self.commands(c, depth)?);
+                }
+                Command::Group(cmds)
             }
             other if is_hook(other) => {
                 return Err(Diagnostic::at(&k.span, format!("hook `{other}` must be a command of a microstep, not nested in another command")).into());
@@ -1102,6 +1197,11 @@ pub fn parse_commands(items: &[Node]) -> Result<Vec<Command>> {
         step_dirs: Vec::new(),
         include_steps: Vec::new(),
         aliases: Aliases::default(),
+        globals: IndexMap::new(),
+        cli_globals: Vec::new(),
+        recipe_name: String::new(),
+        recipe_dir: String::new(),
+        current: StepVars::default(),
         step_files: Vec::new(),
         sections: Vec::new(),
     };
