@@ -1661,6 +1661,46 @@ fn a_second_cairn_on_the_same_build_dir_stops_at_once_naming_the_holder() {
     t.cairn(&["build", "recipe.yaml"]).success();
 }
 
+#[test]
+fn clear_and_prune_wait_their_turn_while_listing_only_reads() {
+    let t = Test::new().file(
+        "recipe.yaml",
+        r#"
+        checkpoint: copy
+        global:
+          rootfs: "{{build_dir}}/rootfs"
+        setup:
+          - work:
+              - one:
+                  - exec_local: mkdir -p "{{rootfs}}" && echo one > "{{rootfs}}/one"
+              - two:
+                  - exec_local: |
+                      touch started
+                      while [ ! -e go ]; do sleep 0.05; done
+        "#,
+    );
+    let build = t.build_dir("recipe");
+    let mut first = Bg::spawn(t.path(), &["build", "recipe.yaml", "-c"], &[]);
+    first.wait_for_file(&build.join("started"));
+    let holder = format!("pid {}", first.pid());
+    for args in [
+        &["clear", "recipe.yaml"][..],
+        &["checkpoints", "recipe.yaml", "--prune"],
+    ] {
+        t.cairn(args).code(5).stderr_has(&holder);
+    }
+    // Listing reads while the build runs, and sees the checkpoint it made.
+    t.cairn(&["checkpoints", "recipe.yaml"])
+        .success()
+        .stdout_has("setup/work/one");
+    fs::write(build.join("go"), "").unwrap();
+    first.finish(Duration::from_secs(20)).success();
+    t.cairn(&["clear", "recipe.yaml"]).success();
+    t.cairn(&["checkpoints", "recipe.yaml"])
+        .success()
+        .stdout_lacks("setup/work/one");
+}
+
 // ---- the failure prompt ----
 
 /// `flaky` fails until its counter reaches `succeed_at` (0: always fails); `next` follows.
