@@ -33,7 +33,12 @@ pub fn driver_of(plan: &Plan) -> Result<Option<BoundDriver>> {
     let Some(spec) = &plan.recipe.checkpoint else {
         return Ok(None);
     };
-    let path = crate::driver::find(spec, &recipe_dirs(plan), &plan.recipe.step_dirs)?;
+    // `checkpoint: "{{driver}}"` lets `-g driver=btrfs` choose the driver per build.
+    let renderer = crate::template::Renderer::default();
+    let name = crate::vars::Resolver::new(&plan.global_scope, &renderer)
+        .render(spec, crate::vars::Mode::Run)?;
+    let spec = crate::recipe::Text::new(name, spec.span.clone());
+    let path = crate::driver::find(&spec, &recipe_dirs(plan), &plan.recipe.step_dirs)?;
     let driver = Driver::load(&path)?;
     Ok(Some(BoundDriver::bind(driver, &plan.global_scope)))
 }

@@ -331,6 +331,9 @@ const ZFS_SOCKET: &str = "/var/run/zfs/zfs_socket";
 /// (left alone).
 struct ZfsFuse {
     child: Option<Child>,
+    /// zfs-fuse listens on one fixed socket: test runs on one machine take turns (released
+    /// after the daemon is stopped, when the fields drop).
+    _turn: std::fs::File,
 }
 
 impl ZfsFuse {
@@ -341,9 +344,15 @@ impl ZfsFuse {
         if !Path::new("/dev/fuse").exists() {
             return Err("no /dev/fuse".into());
         }
+        let turn = std::fs::File::create(std::env::temp_dir().join("cairn-zfs-fuse-test.lock"))
+            .map_err(|e| format!("the zfs test lock: {e}"))?;
+        turn.lock().map_err(|e| format!("the zfs test lock: {e}"))?;
         if Path::new(ZFS_SOCKET).exists() && sh("zpool", &["list"]).is_ok() {
             eprintln!("using the zfs-fuse daemon that is already running");
-            return Ok(ZfsFuse { child: None });
+            return Ok(ZfsFuse {
+                child: None,
+                _turn: turn,
+            });
         }
         let child = Command::new("zfs-fuse")
             .args(["--no-daemon", "--no-kstat-mount"])
@@ -352,7 +361,10 @@ impl ZfsFuse {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("zfs-fuse: {e}"))?;
-        let daemon = ZfsFuse { child: Some(child) };
+        let daemon = ZfsFuse {
+            child: Some(child),
+            _turn: turn,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while !(Path::new(ZFS_SOCKET).exists() && sh("zpool", &["list"]).is_ok()) {
             if Instant::now() > deadline {

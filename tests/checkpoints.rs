@@ -1057,3 +1057,33 @@ fn prune_refuses_a_driver_without_delete_and_forgets_nothing() {
     assert_eq!(rows.len(), 10);
     assert_eq!(rows.iter().filter(|r| r["valid"] == false).count(), 4);
 }
+
+#[test]
+fn the_checkpoint_driver_may_be_chosen_by_a_global() {
+    let t = Test::new().file(
+        "recipe.yaml",
+        r#"
+        checkpoint: "{{driver}}"
+        global:
+          driver: copy
+          rootfs: "{{build_dir}}/rootfs"
+        setup:
+          - s:
+              - a:
+                  - exec_local: mkdir -p "{{rootfs}}" && echo a > "{{rootfs}}/a"
+        "#,
+    );
+    t.cairn(&["build", "recipe.yaml", "-c"]).success();
+    assert!(t.exists("build/recipe/checkpoints/copy"));
+    assert!(!t.exists("build/recipe/checkpoints/hardlink"));
+    t.cairn(&[
+        "build",
+        "recipe.yaml",
+        "-c",
+        "-g",
+        "driver=hardlink",
+        "--fresh",
+    ])
+    .success();
+    assert!(t.exists("build/recipe/checkpoints/hardlink"));
+}
