@@ -206,6 +206,23 @@ impl Context {
             tail,
             marker,
         });
+        // The runner is defined once per shell, so each command costs one short line for bash
+        // to read (it reads a script from a pipe a byte at a time) and one fork.
+        if let Some(shell) = self.shell.as_mut() {
+            let defined = shell
+                .stdin
+                .write_all(runner(&shell.marker).as_bytes())
+                .and_then(|()| shell.stdin.flush());
+            if defined.is_err() {
+                let tail = Vec::new();
+                self.stop();
+                return Err(ContextError::Died {
+                    ctx: self.ctx,
+                    cmd,
+                    tail,
+                });
+            }
+        }
         let workdir = self.spec.workdir.clone();
         let mut init = match workdir {
             Some(dir) => format!("cd -- {}\n", quote(&dir)),
@@ -319,12 +336,44 @@ pub fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// The shell function that runs one command (see `frame`), defined once in each context's
+/// shell. The command runs in the command substitution's subshell, with its positional
+/// parameters cleared and stdin empty (`/dev/null`, or closed where a bare chroot has none).
+/// Exported variables come back as `declare -x`, made global here since this is a function;
+/// they are adopted only when they differ from the last report, which most commands leave as
+/// it was.
+fn runner(marker: &str) -> String {
+    format!(
+        concat!(
+            "__cairn_m='{marker}'\n",
+            "__cairn_run() {{\n",
+            "local __cairn_env\n",
+            "__cairn_env=$( exec 3>&1 1>&4 4>&-\n",
+            "if [ -c /dev/null ]; then exec </dev/null; else exec <&-; fi\n",
+            "if [ \"$2\" = 1 ]; then set -e -o pipefail; else set -o pipefail; fi\n",
+            "__cairn_c=$1; set --\n",
+            "eval \"$__cairn_c\" 3>&-\n",
+            "__cairn_s=$?; export -p >&3; printf 'cd -- %q\\n' \"$PWD\" >&3; exit $__cairn_s\n",
+            "); __cairn_st=$?\n",
+            "if [ \"$__cairn_env\" != \"$__cairn_last\" ]; then\n",
+            "eval \"${{__cairn_env//declare -x /declare -gx }}\" 2>&-; __cairn_last=$__cairn_env\n",
+            "fi\n",
+            "printf '%s %s\\n' \"$__cairn_m\" \"$__cairn_st\"; printf '%s\\n' \"$__cairn_m\" >&2\n",
+            "}}\n"
+        ),
+        marker = marker,
+    )
+}
+
 /// The text sent to a context's shell for one command. The command runs in a subshell, so
 /// errexit or `exit` ends only it; when it succeeds, it reports its exported variables and
 /// directory on fd 3, which the context's shell then adopts. The command itself runs with fd 3
 /// closed, so a daemon it starts cannot hold the report open. Nothing here needs /dev/null or
 /// /dev/fd, which a bare chroot lacks.
 fn frame(cmd: &str, marker: &str, errexit: bool, data_len: Option<u64>) -> String {
+    if data_len.is_none() {
+        return format!("__cairn_run {} {} 4>&1\n", quote(cmd), u8::from(errexit));
+    }
     let opts = if errexit {
         "set -e -o pipefail"
     } else {
