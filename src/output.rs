@@ -137,9 +137,14 @@ impl Output {
         }
         let mut out = std::io::stdout().lock();
         let _ = match self.format {
-            Format::Json => match serde_json::to_string(&event) {
-                Ok(s) => writeln!(out, "{s}"),
-                Err(_) => Ok(()),
+            // Every event carries the time it happened, so a reader can time what lies
+            // between two events (an apply, say) without timestamping lines itself.
+            Format::Json => match serde_json::to_value(&event) {
+                Ok(serde_json::Value::Object(mut map)) => {
+                    map.insert("time".into(), serde_json::json!(crate::checkpoint::now()));
+                    writeln!(out, "{}", serde_json::Value::Object(map))
+                }
+                _ => Ok(()),
             },
             Format::Human => self.human(&mut out, &event),
             Format::Quiet => match &event {
