@@ -57,6 +57,11 @@ fn json_output_is_one_event_per_line() {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}\n{run}")))
         .collect();
     let kind = |e: &Value| e["event"].as_str().unwrap_or_default().to_string();
+    let times: Vec<f64> = events
+        .iter()
+        .map(|e| e["time"].as_f64().unwrap_or_else(|| panic!("no time in {e}")))
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "times go forward: {times:?}");
 
     let first = &events[0];
     assert_eq!(kind(first), "run_start");
