@@ -453,17 +453,11 @@ impl<'a> Engine<'a> {
 
     fn verify(&mut self, ms: &PlannedMicrostep) -> Result<()> {
         for check in &ms.verify {
-            let spool = tempfile::tempfile()
-                .map_err(|e| Error::io("cannot create a buffer", std::env::temp_dir(), e))?;
-            let copy = spool
-                .try_clone()
-                .map_err(|e| Error::io("cannot create a buffer", std::env::temp_dir(), e))?;
-            let r = self
+            let (r, got) = self
                 .contexts
                 .get(check.ctx)
-                .capture(&check.cmd, copy)
+                .capture_text(&check.cmd)
                 .map_err(|e| Error::Other(e.to_string()))?;
-            let got = read_to_string(spool)?;
             if r.status != 0 || !got.contains(&check.expect) {
                 let d = Diagnostic::at(&ms.span, format!("verification of {} failed", ms.slug))
                     .note(format!("command: {}", check.cmd))
@@ -650,13 +644,4 @@ fn failing_context(ms: &PlannedMicrostep) -> Ctx {
         })
     }
     first(&ms.commands).unwrap_or(Ctx::Local)
-}
-
-fn read_to_string(mut f: std::fs::File) -> Result<String> {
-    use std::io::{Read, Seek};
-    let mut bytes = Vec::new();
-    f.rewind()
-        .and_then(|_| f.read_to_end(&mut bytes))
-        .map_err(|e| Error::io("cannot read command output", std::env::temp_dir(), e))?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }

@@ -124,6 +124,24 @@ impl Context {
         self.exchange(cmd, Sink::Capture(into), None)
     }
 
+    /// Runs one command and returns its standard output as text (lossily decoded), for
+    /// `verify` checks and driver operations whose output cairn reads.
+    pub fn capture_text(&mut self, cmd: &str) -> Result<(CommandResult, String), ContextError> {
+        let ctx = self.ctx;
+        let io = |e: std::io::Error| ContextError::Io {
+            ctx,
+            message: format!("cannot buffer a command's output: {e}"),
+        };
+        let mut spool = tempfile::tempfile().map_err(io)?;
+        let r = self.capture(cmd, spool.try_clone().map_err(io)?)?;
+        let mut bytes = Vec::new();
+        spool
+            .rewind()
+            .and_then(|()| spool.read_to_end(&mut bytes))
+            .map_err(io)?;
+        Ok((r, String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
     /// Runs one command with the contents of `data` as its standard input.
     pub fn feed(&mut self, cmd: &str, data: File) -> Result<CommandResult, ContextError> {
         self.exchange(cmd, Sink::Lines, Some(Input::Data(data)))

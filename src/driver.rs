@@ -374,14 +374,9 @@ impl BoundDriver {
                 ))
                 .into());
             };
-            let spool = tempfile::tempfile()
-                .map_err(|e| Error::io("cannot create a buffer", std::env::temp_dir(), e))?;
-            let copy = spool
-                .try_clone()
-                .map_err(|e| Error::io("cannot create a buffer", std::env::temp_dir(), e))?;
-            let r = contexts
+            let (r, text) = contexts
                 .get(*ctx)
-                .capture(cmd, copy)
+                .capture_text(cmd)
                 .map_err(|e| Error::checkpoint(Diagnostic::new(e.to_string())))?;
             if r.status != 0 {
                 let fail = crate::error::CommandFailure {
@@ -394,7 +389,7 @@ impl BoundDriver {
                 };
                 return Err(self.failed(op, Fail::Command(Box::new(fail))));
             }
-            out.push_str(&read_all(spool)?);
+            out.push_str(&text);
         }
         Ok(out)
     }
@@ -412,15 +407,6 @@ impl BoundDriver {
         }
         v
     }
-}
-
-fn read_all(mut f: std::fs::File) -> Result<String> {
-    use std::io::{Read, Seek};
-    let mut s = String::new();
-    f.rewind()
-        .and_then(|_| f.read_to_string(&mut s))
-        .map_err(|e| Error::io("cannot read driver output", std::env::temp_dir(), e))?;
-    Ok(s)
 }
 
 pub fn is_id(s: &str) -> bool {
