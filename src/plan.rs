@@ -294,7 +294,11 @@ fn global_scope(recipe: &Recipe, opts: &PlanOptions<'_>) -> Result<Scope> {
     for (name, value) in opts.cli_globals {
         scope.set(
             name,
-            Text::new(value.clone(), Span::synthetic("command line")),
+            // `-g 'pkgs:$${pkgs} git'`, Kameleon's syntax, means `{{pkgs}} git`.
+            Text::new(
+                crate::recipe::dialect::cli_value(value),
+                Span::synthetic("command line"),
+            ),
             Origin::CommandLine,
         );
     }

@@ -297,10 +297,13 @@ impl Builder {
                                 "a mapping key must be a plain string",
                             ));
                         }
-                        if let Some((first, _)) = entries
-                            .iter()
-                            .find(|(k, _)| k.as_str().is_some() && k.as_str() == node.as_str())
-                        {
+                        let same = |k: &Node| k.as_str().is_some() && k.as_str() == node.as_str();
+                        // Kameleon's parser kept the last of duplicate keys, and its public
+                        // recipes rely on it; cairn's own files get an error instead.
+                        if self.yaml11 {
+                            entries.retain(|(k, _)| !same(k));
+                        }
+                        if let Some((first, _)) = entries.iter().find(|(k, _)| same(k)) {
                             return Err(Diagnostic::at(
                                 &node.span,
                                 format!("duplicate key `{}`", node.as_str().unwrap_or_default()),
@@ -341,6 +344,14 @@ mod tests {
         let err = load("a: 1\na: 2\n").unwrap_err();
         assert!(err.message.contains("duplicate key `a`"));
         assert_eq!(err.span.unwrap().line, 2);
+    }
+
+    #[test]
+    fn kameleon_files_keep_the_last_duplicate_key() {
+        let file = SourceFile::new("k.yaml", "a: $${x}\nb: 1\na: 2\n".to_string());
+        let root = parse(&file).unwrap();
+        assert_eq!(root.get("a").and_then(Node::as_str), Some("2"));
+        assert_eq!(root.map("m").unwrap().len(), 2);
     }
 
     #[test]

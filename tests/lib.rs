@@ -16,6 +16,7 @@ mod graph;
 mod hello;
 mod hooks;
 mod info;
+mod kameleon;
 mod output;
 mod safety;
 mod steps;

@@ -59,9 +59,16 @@ fn json_output_is_one_event_per_line() {
     let kind = |e: &Value| e["event"].as_str().unwrap_or_default().to_string();
     let times: Vec<f64> = events
         .iter()
-        .map(|e| e["time"].as_f64().unwrap_or_else(|| panic!("no time in {e}")))
+        .map(|e| {
+            e["time"]
+                .as_f64()
+                .unwrap_or_else(|| panic!("no time in {e}"))
+        })
         .collect();
-    assert!(times.windows(2).all(|w| w[0] <= w[1]), "times go forward: {times:?}");
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "times go forward: {times:?}"
+    );
 
     let first = &events[0];
     assert_eq!(kind(first), "run_start");

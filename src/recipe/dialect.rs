@@ -106,6 +106,15 @@ pub fn translate(text: &str) -> String {
     out
 }
 
+/// A `-g KEY=VALUE` value as a template: one in Kameleon's syntax (`-g 'pkgs:$${pkgs} git'`)
+/// is translated like a Kameleon file's strings, so it can use variables too.
+pub fn cli_value(value: &str) -> String {
+    match detect(value) {
+        Dialect::Kameleon => translate(value),
+        Dialect::Native => value.to_string(),
+    }
+}
+
 /// A plain scalar as Ruby's YAML 1.1 parser types it, then prints it: `yes` is `true`, `0755`
 /// is 493. Kameleon substituted the printed value, so recipes relying on it keep working.
 pub fn yaml11_plain(text: &str) -> Option<String> {
@@ -150,6 +159,13 @@ mod tests {
             "echo {{a}} {{[b-c]}} \\{{x}} ${SHELL} $$"
         );
         assert_eq!(translate("snap @microstep_id"), "snap {{checkpoint_id}}");
+    }
+
+    #[test]
+    fn command_line_values() {
+        assert_eq!(cli_value("$${pkgs} git"), "{{pkgs}} git");
+        assert_eq!(cli_value("{{pkgs}} git"), "{{pkgs}} git");
+        assert_eq!(cli_value("plain"), "plain");
     }
 
     #[test]

@@ -178,7 +178,16 @@ pub fn load_with(path: &Path, opts: &LoadOptions<'_>) -> Result<Recipe> {
         path: child.path.clone(),
         name,
         description,
-        dialect: child.root.span.file.dialect,
+        // A Kameleon recipe often has no `$${` of its own (`extend: debian-base` and a few
+        // plain globals): it is Kameleon's when any recipe of its chain is.
+        dialect: if chain
+            .iter()
+            .any(|r| r.root.span.file.dialect == Dialect::Kameleon)
+        {
+            Dialect::Kameleon
+        } else {
+            Dialect::Native
+        },
         parents: chain.iter().rev().skip(1).map(|r| r.path.clone()).collect(),
         step_files: loader.step_files,
         step_dirs,
@@ -355,7 +364,10 @@ fn render_load_time(
     for (k, v) in cli_globals {
         scope.set(
             k,
-            Text::new(v.clone(), Span::synthetic("command line")),
+            Text::new(
+                super::dialect::cli_value(v),
+                Span::synthetic("command line"),
+            ),
             Origin::CommandLine,
         );
     }

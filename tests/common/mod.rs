@@ -347,3 +347,34 @@ pub fn is_root() -> bool {
         })
         .unwrap_or(false)
 }
+
+// ---- helpers for the fixture-tree tests (Kameleon's corpus) ----
+
+impl Test {
+    /// A test whose tree starts as a copy of `tests/fixtures/<dir>`, so a build never writes
+    /// into the repository.
+    pub fn fixture(dir: &str) -> Test {
+        let t = Test::new();
+        copy_tree(
+            &repo_root().join("tests").join("fixtures").join(dir),
+            t.path(),
+        );
+        t
+    }
+}
+
+/// Copies a directory tree, files with their permissions.
+pub fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap_or_else(|e| panic!("create {}: {e}", to.display()));
+    let entries = fs::read_dir(from).unwrap_or_else(|e| panic!("read {}: {e}", from.display()));
+    for entry in entries {
+        let entry = entry.expect("a directory entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a file type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target)
+                .unwrap_or_else(|e| panic!("copy {}: {e}", entry.path().display()));
+        }
+    }
+}
