@@ -27,7 +27,8 @@
 # Baselines, each a copy of the tree to a fresh directory after `sync`:
 #     cp -a           coreutils' default, which since 9.0 is --reflink=auto: a clone on XFS
 #     cp -a --reflink=never    a full byte copy
-#     rsync -a        what the hardlink driver runs for a first checkpoint
+#     rsync -a        what the hardlink driver ran before `cairn snapshot-tree`
+#     cp -al          hard links to every file: the floor for any hard-link checkpoint
 set -euo pipefail
 
 REPS=${1:-5}
@@ -214,6 +215,7 @@ for ((rep = 0; rep <= REPS; rep++)); do
     bench_copy "cp -a" cp -a
     bench_copy "cp -a --reflink=never" cp -a --reflink=never
     bench_copy "rsync -a" rsync_copy
+    bench_copy "cp -al" cp -al
 done
 results="$results_all"
 
@@ -244,7 +246,7 @@ table() { # table TITLE FORMATTER
         printf '%-22s %18s %18s %18s %18s %10s\n' "$d" "$($2 $d create1)" "$($2 $d create2)" \
             "$($2 $d apply)" "$($2 $d apply_empty)" "$(mean_of $d space_mib | awk '{ printf "%.0f", $1 }')"
     done
-    for b in "cp -a" "cp -a --reflink=never" "rsync -a"; do
+    for b in "cp -a" "cp -a --reflink=never" "rsync -a" "cp -al"; do
         printf '%-22s %18s\n' "$b" "$($2 "$b" copy)"
     done
 }

@@ -203,6 +203,19 @@ pub enum Command {
         #[arg(long, default_value_t = 600)]
         timeout: u64,
     },
+    /// Copy directory SRC to DST (which must not exist) as `cp -a` does, hard-linking from
+    /// PREV each regular file provably unchanged since PREV was made (used by the hardlink
+    /// driver; docs/drivers.md). Writes DST/../.NAME.created, which must move with DST
+    #[command(hide = true)]
+    SnapshotTree {
+        /// The directory to copy
+        src: PathBuf,
+        /// The new directory
+        dst: PathBuf,
+        /// An earlier snapshot made by this command, next to its .NAME.created record
+        #[arg(long, value_name = "PREV")]
+        link_dest: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -85,5 +85,10 @@ pub fn run(cli: cli::Cli) -> Result<()> {
             command,
             timeout,
         } => cmd::qemu_monitor::run(&socket, &command, std::time::Duration::from_secs(timeout)),
+        Command::SnapshotTree {
+            src,
+            dst,
+            link_dest,
+        } => cmd::snapshot_tree::run(&src, &dst, link_dest.as_deref()),
     }
 }

@@ -484,3 +484,95 @@ fn hardlink_checkpoints_see_a_change_that_keeps_size_and_mtime() {
         "what the third microstep found, in each build\n{run}"
     );
 }
+
+#[test]
+fn hardlink_checkpoints_link_only_files_that_did_not_change() {
+    if !require_backend("rsync", have_program("rsync")) {
+        return;
+    }
+    // The first microstep makes the files; the second rewrites `same` with as many bytes and
+    // the same mtime, deletes `gone`, renames `dir`, and changes only the mode of `mode`.
+    let t = Test::new().file(
+        "recipe.yaml",
+        r#"
+        checkpoint: hardlink
+        global:
+          rootfs: "{{build_dir}}/rootfs"
+        setup:
+          - s:
+              - make:
+                  - exec_local: |
+                      mkdir -p "{{rootfs}}/dir/sub"
+                      cd "{{rootfs}}"
+                      echo aaaa > same && touch -d @1000000000 same
+                      echo keep > keep
+                      echo gone > gone
+                      echo inner > dir/inner
+                      echo deeper > dir/sub/deeper
+                      echo mode > mode && chmod 644 mode
+              - change:
+                  - exec_local: |
+                      cd "{{rootfs}}"
+                      echo bbbb > same && touch -d @1000000000 same
+                      rm gone
+                      mv dir moved
+                      chmod 600 mode
+        "#,
+    );
+    t.cairn(&["build", "recipe.yaml", "-c"]).success();
+    let ids = full_ids(&t, &[]);
+    assert_eq!(ids.len(), 2);
+    let store = t.build_dir("recipe").join("checkpoints/hardlink");
+    let (one, two) = (store.join(&ids[0].0), store.join(&ids[1].0));
+    let read =
+        |p: PathBuf| std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let mode = |p: PathBuf| std::fs::metadata(p).unwrap().mode() & 0o7777;
+
+    // Content changed, size and mtime restored: copied, not linked.
+    assert_ne!(ino(&one.join("same")), ino(&two.join("same")));
+    assert_eq!(
+        (read(one.join("same")), read(two.join("same"))),
+        ("aaaa\n".to_string(), "bbbb\n".to_string())
+    );
+    // Unchanged: the same inode.
+    assert_eq!(ino(&one.join("keep")), ino(&two.join("keep")));
+    // Deleted: absent from the second, still in the first.
+    assert!(!two.join("gone").exists());
+    assert_eq!(read(one.join("gone")), "gone\n");
+    // Renamed directory: present under its new name with its contents, gone under the old one.
+    assert!(!two.join("dir").exists());
+    assert_eq!(read(two.join("moved/inner")), "inner\n");
+    assert_eq!(read(two.join("moved/sub/deeper")), "deeper\n");
+    assert_eq!(read(one.join("dir/inner")), "inner\n");
+    // Mode only: an inode of its own; the older checkpoint keeps its mode.
+    assert_ne!(ino(&one.join("mode")), ino(&two.join("mode")));
+    assert_eq!(
+        (mode(one.join("mode")), mode(two.join("mode"))),
+        (0o644, 0o600)
+    );
+
+    // The record of each checkpoint sits beside it, and is not listed.
+    assert!(store.join(format!(".{}.created", ids[0].0)).is_file());
+    assert!(store.join(format!(".{}.created", ids[1].0)).is_file());
+
+    // Applying the first checkpoint restores its content, modes and names exactly.
+    let run = t.cairn(&["build", "recipe.yaml", "-F", "setup/s/make"]);
+    run.success();
+    assert_eq!(ids, full_ids(&t, &[]), "both checkpoints are kept");
+    assert_eq!(
+        read(two.join("same")),
+        "bbbb\n",
+        "the newer one is untouched"
+    );
+}
+
+#[test]
+fn snapshot_tree_refuses_a_destination_that_exists() {
+    let t = Test::new().file("src/f", "f\n").file("dst/mine", "mine\n");
+    let run = t.cairn(&["snapshot-tree", "src", "dst"]);
+    run.code(2).stderr_has("dst already exists");
+    assert_eq!(t.read("dst/mine"), "mine\n");
+    t.cairn(&["snapshot-tree", "src", "copy"]).success();
+    assert_eq!(t.read("copy/f"), "f\n");
+    assert!(t.exists(".copy.created"));
+}

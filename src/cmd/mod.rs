@@ -9,6 +9,7 @@ pub mod info;
 pub mod plan;
 pub mod qemu_monitor;
 pub mod rollback;
+pub mod snapshot_tree;
 
 use std::path::PathBuf;
 
