@@ -986,7 +986,10 @@ fn sigkill_at_30_random_moments_then_resume_gives_the_clean_build_and_a_sound_da
         let mut bg = Bg::spawn(&root, &strs, &[]);
         bg.finish(Duration::from_secs(60))
     };
+    let timed = Instant::now();
     run_to_end(&build_args(&clean)).success();
+    // Kills land anywhere in a from-scratch build, however fast this machine makes it.
+    let span = (timed.elapsed().as_millis() as u64).clamp(60, 2_000);
     let expected_rootfs = tree(&clean.join("rootfs"), &[]);
     let expected_tarball = tarball(&clean.join("hello.tar.gz"));
 
@@ -998,7 +1001,7 @@ fn sigkill_at_30_random_moments_then_resume_gives_the_clean_build_and_a_sound_da
     let mut rng = Lcg(seed);
     let (mut killed, mut finished) = (0, 0);
     for round in 0..30 {
-        let delay = rng.below(400);
+        let delay = rng.below(span);
         let args = build_args(&crashed);
         let strs: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut bg = Bg::spawn(&root, &strs, &[]);
@@ -1083,7 +1086,10 @@ fn sigint_at_random_moments_exits_130_leaves_no_process_and_resume_gives_the_cle
         let args = ["build", "recipes/hello.yaml", "-c", "-b", &dir, "--yes"];
         Bg::spawn(&root, &args, &[])
     };
+    let timed = Instant::now();
     build(&clean).finish(Duration::from_secs(60)).success();
+    // Signals land anywhere in a from-scratch build, however fast this machine makes it.
+    let span = (timed.elapsed().as_millis() as u64).clamp(60, 2_000);
 
     let seed = std::env::var("CAIRN_CRASH_SEED")
         .ok()
@@ -1093,7 +1099,7 @@ fn sigint_at_random_moments_exits_130_leaves_no_process_and_resume_gives_the_cle
     let mut rng = Lcg(seed);
     let mut interrupts = 0;
     for round in 0..20 {
-        let delay = rng.below(450);
+        let delay = rng.below(span);
         let mut bg = build(&interrupted);
         sleep(Duration::from_millis(delay));
         bg.signal(Signal::SIGINT);
@@ -1106,7 +1112,15 @@ fn sigint_at_random_moments_exits_130_leaves_no_process_and_resume_gives_the_cle
                 interrupts += 1;
                 run.stderr_has("to resume, run: cairn resume");
             }
-            (Some(0), _) => {}
+            (Some(0), _) => {
+                // Finished before the signal: start the next round from scratch, or every
+                // later build would only use its checkpoints and end at once.
+                let dir = interrupted.display().to_string();
+                let clear = ["clear", "recipes/hello.yaml", "-b", &dir];
+                Bg::spawn(&root, &clear, &[])
+                    .finish(Duration::from_secs(30))
+                    .success();
+            }
             // Before its handlers are installed, cairn dies of SIGINT like any program: it has
             // started nothing yet.
             (None, Some(2)) => {}
