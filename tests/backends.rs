@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{Run, Test, have_program, is_root, repo_root, require_backend};
+use crate::common::loopfs::{LoopFs, missing, sh, sparse_file};
+use crate::common::{Run, Test, repo_root, require_backend};
 
 pub fn shipped(name: &str) -> String {
     repo_root()
@@ -18,32 +19,6 @@ pub fn shipped(name: &str) -> String {
         .join(format!("{name}.yaml"))
         .display()
         .to_string()
-}
-
-/// Runs a program to completion; its stdout, or why it failed.
-pub fn sh(program: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("{program}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{program} {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-/// The tools a backend needs that are missing, or root when it is needed and we are not.
-fn missing(tools: &[&str], root: bool) -> Option<String> {
-    if root && !is_root() {
-        return Some("it needs root".into());
-    }
-    let absent: Vec<&str> = tools.iter().copied().filter(|t| !have_program(t)).collect();
-    (!absent.is_empty()).then(|| format!("not installed: {}", absent.join(", ")))
 }
 
 /// Whether a backend can be used here; prints why not (and fails under CAIRN_REQUIRE_BACKENDS).
@@ -71,50 +46,22 @@ fn assert_passes(run: &Run, driver: &str) {
     }
 }
 
-/// The file size given is sparse: it costs what is written.
-fn sparse_file(path: &Path, bytes: u64) -> Result<(), String> {
-    std::fs::File::create(path)
-        .and_then(|f| f.set_len(bytes))
-        .map_err(|e| format!("{}: {e}", path.display()))
-}
-
 // ---- btrfs ----
 
 /// A btrfs filesystem on a loop device over a sparse file; unmounted and detached when dropped.
-pub struct LoopBtrfs {
-    dir: tempfile::TempDir,
-    device: Option<String>,
-    mounted: bool,
-}
+pub struct LoopBtrfs(LoopFs);
 
 impl LoopBtrfs {
     /// Why there is none here, as an error.
     pub fn new(bytes: u64) -> Result<LoopBtrfs, String> {
-        if let Some(why) = missing(&["mkfs.btrfs", "btrfs", "losetup", "mount", "umount"], true) {
+        if let Some(why) = missing(&["btrfs"], true) {
             return Err(why);
         }
-        let dir = tempfile::Builder::new()
-            .prefix("cairn-btrfs-")
-            .tempdir()
-            .map_err(|e| e.to_string())?;
-        let image = dir.path().join("btrfs.img");
-        sparse_file(&image, bytes)?;
-        let image = image.display().to_string();
-        sh("mkfs.btrfs", &["-q", &image])?;
-        let device = sh("losetup", &["--find", "--show", &image])?;
-        let mut fs = LoopBtrfs {
-            dir,
-            device: Some(device.clone()),
-            mounted: false,
-        };
-        std::fs::create_dir(fs.mnt()).map_err(|e| e.to_string())?;
-        sh("mount", &[&device, &fs.mnt().display().to_string()])?;
-        fs.mounted = true;
-        Ok(fs)
+        LoopFs::new("btrfs", &["mkfs.btrfs", "-q"], bytes).map(LoopBtrfs)
     }
 
     pub fn mnt(&self) -> PathBuf {
-        self.dir.path().join("mnt")
+        self.0.mnt()
     }
 
     /// A new subvolume at the top of the filesystem.
@@ -126,19 +73,6 @@ impl LoopBtrfs {
         )
         .unwrap_or_else(|e| panic!("create subvolume: {e}"));
         path
-    }
-}
-
-impl Drop for LoopBtrfs {
-    fn drop(&mut self) {
-        let mnt = self.mnt().display().to_string();
-        if self.mounted && sh("umount", &[&mnt]).is_err() {
-            // Busy (a process still in it): detach now, the kernel finishes when it can.
-            let _ = sh("umount", &["-l", &mnt]);
-        }
-        if let Some(device) = self.device.take() {
-            let _ = sh("losetup", &["-d", &device]);
-        }
     }
 }
 

@@ -7,7 +7,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{Run, Test, have_program, is_root, repo_root, require_backend};
+use crate::common::loopfs::LoopFs;
+use crate::common::{Run, Test, have_program, repo_root, require_backend};
 
 fn shipped(name: &str) -> String {
     repo_root()
@@ -73,81 +74,14 @@ fn the_hardlink_driver_passes_its_conformance_check() {
     assert_passes(&t.cairn(&["driver", "check", &shipped("hardlink")]));
 }
 
-/// A loop-mounted XFS with reflinks on a sparse file; unmounted and detached when dropped.
-struct LoopXfs {
-    dir: tempfile::TempDir,
-    device: Option<String>,
-    mounted: bool,
-}
-
-fn sh(program: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .map_err(|e| format!("{program}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{program} {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-impl LoopXfs {
-    fn new() -> Result<LoopXfs, String> {
-        if !is_root() {
-            return Err("loop mounts need root".into());
-        }
-        for tool in ["mkfs.xfs", "losetup", "mount", "umount"] {
-            if !have_program(tool) {
-                return Err(format!("`{tool}` is not installed"));
-            }
-        }
-        let dir = tempfile::Builder::new()
-            .prefix("cairn-xfs-")
-            .tempdir()
-            .map_err(|e| e.to_string())?;
-        let image = dir.path().join("xfs.img");
-        let file = std::fs::File::create(&image).map_err(|e| e.to_string())?;
-        // XFS wants 300 MiB at least; the file is sparse, so this costs next to nothing.
-        file.set_len(320 << 20).map_err(|e| e.to_string())?;
-        let image = image.display().to_string();
-        sh("mkfs.xfs", &["-q", "-m", "reflink=1", &image])?;
-        let device = sh("losetup", &["--find", "--show", &image])?;
-        let mut fs = LoopXfs {
-            dir,
-            device: Some(device.clone()),
-            mounted: false,
-        };
-        std::fs::create_dir(fs.mnt()).map_err(|e| e.to_string())?;
-        sh("mount", &[&device, &fs.mnt().display().to_string()])?;
-        fs.mounted = true;
-        Ok(fs)
-    }
-
-    fn mnt(&self) -> PathBuf {
-        self.dir.path().join("mnt")
-    }
-}
-
-impl Drop for LoopXfs {
-    fn drop(&mut self) {
-        let mnt = self.mnt().display().to_string();
-        if self.mounted && sh("umount", &[&mnt]).is_err() {
-            // Busy (a process still in it): detach now, the kernel finishes when it can.
-            let _ = sh("umount", &["-l", &mnt]);
-        }
-        if let Some(device) = self.device.take() {
-            let _ = sh("losetup", &["-d", &device]);
-        }
-    }
+/// A loop-mounted XFS with reflinks. XFS wants 300 MiB at least; the image is sparse.
+fn loop_xfs() -> Result<LoopFs, String> {
+    LoopFs::new("xfs", &["mkfs.xfs", "-q", "-m", "reflink=1"], 320 << 20)
 }
 
 #[test]
 fn the_reflink_driver_passes_its_conformance_check_on_a_reflink_xfs() {
-    let fs = LoopXfs::new();
+    let fs = loop_xfs();
     if let Err(why) = &fs {
         eprintln!("no reflink XFS: {why}");
     }

@@ -12,6 +12,8 @@
 
 #![allow(dead_code)]
 
+pub mod loopfs;
+
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
