@@ -16,6 +16,7 @@ pub mod exec;
 pub mod lock;
 pub mod output;
 pub mod plan;
+pub mod policy;
 pub mod prompt;
 pub mod recipe;
 pub mod signals;
