@@ -7,6 +7,7 @@
 pub mod build;
 pub mod checkpoint;
 pub mod checkpoint_id;
+pub mod checkpoint_size;
 pub mod cli;
 pub mod cmd;
 pub mod context;

@@ -45,6 +45,17 @@ CREATE TABLE IF NOT EXISTS state_files (
     path TEXT NOT NULL, sha1 TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS state_files_by_checkpoint ON state_files (checkpoint_id);
 CREATE INDEX IF NOT EXISTS state_files_by_path ON state_files (path, id);
+-- What a checkpoint costs and saves, beside `checkpoints.duration` (its create time): kept in
+-- their own table so that older build dirs gain them without a migration.
+CREATE TABLE IF NOT EXISTS checkpoint_costs (
+    id TEXT PRIMARY KEY, size INTEGER, saves REAL, apply_duration REAL, applied_at REAL);
+-- Why each microstep of a run got, or did not get, a checkpoint, for `plan --explain`.
+CREATE TABLE IF NOT EXISTS checkpoint_decisions (
+    run_id INTEGER NOT NULL REFERENCES runs(id), seq INTEGER NOT NULL,
+    checkpoint_id TEXT NOT NULL, slug TEXT NOT NULL, policy TEXT NOT NULL,
+    decision TEXT NOT NULL, saves REAL, cost REAL, detail TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq));
+CREATE INDEX IF NOT EXISTS decisions_by_checkpoint ON checkpoint_decisions (checkpoint_id, run_id);
 ";
 
 #[derive(Debug, thiserror::Error)]
@@ -220,6 +231,40 @@ record!(CheckpointRecord {
     manifest: String,
     ready: bool,
 });
+
+record!(CheckpointCost {
+    id: String,
+    /// Bytes, as the driver reported or as measured in its store; None when unknown.
+    size: Option<i64>,
+    /// The re-run time the checkpoint saved when it was made: the microsteps since the
+    /// checkpoint before it, in seconds.
+    saves: Option<f64>,
+    /// The latest apply's duration.
+    apply_duration: Option<f64>,
+    applied_at: Option<f64>,
+});
+
+record!(DecisionRecord {
+    run_id: i64,
+    seq: i64,
+    checkpoint_id: String,
+    slug: String,
+    policy: String,
+    /// The policy's word: made, measure, exists, not_worth, flag, window, not_first.
+    decision: String,
+    saves: Option<f64>,
+    cost: Option<f64>,
+    /// The sentence `plan --explain` shows.
+    detail: String,
+});
+
+/// A microstep's latest completed run in this build dir.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RecordedDuration {
+    pub checkpoint_id: String,
+    pub slug: String,
+    pub seconds: f64,
+}
 
 record!(JournalEntry {
     seq: i64,
@@ -491,12 +536,112 @@ impl StateDb {
 
     /// A no-op for an unknown ID, so cleanup can be repeated after a crash.
     pub fn forget_checkpoint(&self, id: &str) -> Result<()> {
+        self.execute("DELETE FROM checkpoint_costs WHERE id = ?1", [id])?;
         self.execute("DELETE FROM checkpoints WHERE id = ?1", [id])
             .map(drop)
     }
 
     pub fn forget_all_checkpoints(&self) -> Result<()> {
+        self.execute("DELETE FROM checkpoint_costs", [])?;
         self.execute("DELETE FROM checkpoints", []).map(drop)
+    }
+
+    // ---- checkpoint costs and the policy's decisions ----
+
+    /// Records, once a checkpoint is made, its size and the re-run time it saves; replaces what
+    /// an earlier checkpoint of the same ID recorded, except its apply time.
+    pub fn checkpoint_made(&self, id: &str, size: Option<i64>, saves: Option<f64>) -> Result<()> {
+        self.execute(
+            "INSERT INTO checkpoint_costs (id, size, saves) VALUES (?1, ?2, ?3)
+             ON CONFLICT (id) DO UPDATE SET size = excluded.size, saves = excluded.saves",
+            params![id, size, saves],
+        )
+        .map(drop)
+    }
+
+    pub fn checkpoint_applied(&self, id: &str, duration: f64) -> Result<()> {
+        self.execute(
+            "INSERT INTO checkpoint_costs (id, apply_duration, applied_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (id) DO UPDATE SET apply_duration = excluded.apply_duration,
+                 applied_at = excluded.applied_at",
+            params![id, duration, now()],
+        )
+        .map(drop)
+    }
+
+    pub fn checkpoint_costs(&self) -> Result<Vec<CheckpointCost>> {
+        self.query(
+            "SELECT * FROM checkpoint_costs ORDER BY id",
+            [],
+            CheckpointCost::from_row,
+        )
+    }
+
+    /// The latest finished creation's duration with `driver`: what `auto` takes a checkpoint
+    /// to cost before this run measured one.
+    pub fn latest_create_cost(&self, driver: &str) -> Result<Option<f64>> {
+        let sql = "SELECT duration FROM checkpoints
+                   WHERE ready = 1 AND driver = ?1 AND duration IS NOT NULL
+                   ORDER BY created_at DESC, rowid DESC LIMIT 1";
+        Ok(self.query(sql, [driver], |r| r.get(0))?.pop())
+    }
+
+    /// The latest apply's duration with `driver`.
+    pub fn latest_apply_cost(&self, driver: &str) -> Result<Option<f64>> {
+        let sql = "SELECT c.apply_duration FROM checkpoint_costs c
+                   JOIN checkpoints k ON k.id = c.id
+                   WHERE k.driver = ?1 AND c.apply_duration IS NOT NULL
+                   ORDER BY c.applied_at DESC LIMIT 1";
+        Ok(self.query(sql, [driver], |r| r.get(0))?.pop())
+    }
+
+    /// For each checkpoint ID, how long its microstep took the last time it completed.
+    pub fn recorded_durations(&self) -> Result<Vec<RecordedDuration>> {
+        // SQLite takes bare columns from the row that supplied MAX(id).
+        self.query(
+            "SELECT checkpoint_id, slug, ended_at - started_at, MAX(id) FROM steps
+             WHERE status = ?1 AND ended_at IS NOT NULL GROUP BY checkpoint_id",
+            [StepStatus::Completed],
+            |r| {
+                Ok(RecordedDuration {
+                    checkpoint_id: r.get(0)?,
+                    slug: r.get(1)?,
+                    seconds: r.get::<_, f64>(2)?.max(0.0),
+                })
+            },
+        )
+    }
+
+    pub fn record_decision(&self, rec: &DecisionRecord) -> Result<()> {
+        self.execute(
+            "INSERT OR REPLACE INTO checkpoint_decisions
+                 (run_id, seq, checkpoint_id, slug, policy, decision, saves, cost, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                rec.run_id,
+                rec.seq,
+                rec.checkpoint_id,
+                rec.slug,
+                rec.policy,
+                rec.decision,
+                rec.saves,
+                rec.cost,
+                rec.detail
+            ],
+        )
+        .map(drop)
+    }
+
+    /// The latest decision recorded for each checkpoint ID.
+    pub fn latest_decisions(&self) -> Result<Vec<DecisionRecord>> {
+        self.query(
+            "SELECT d.* FROM checkpoint_decisions d
+             WHERE d.run_id = (SELECT MAX(run_id) FROM checkpoint_decisions e
+                               WHERE e.checkpoint_id = d.checkpoint_id)
+             ORDER BY d.run_id, d.seq",
+            [],
+            DecisionRecord::from_row,
+        )
     }
 
     // ---- rollback journal ----
@@ -861,6 +1006,84 @@ mod tests {
             db.state_files().unwrap(),
             vec![row("one", "/etc/b", "44"), row("two", "/etc/c", "missing")]
         );
+    }
+
+    #[test]
+    fn checkpoint_costs_and_cost_estimates() {
+        let (_dir, db) = fresh();
+        assert_eq!(db.latest_create_cost("dir").unwrap(), None);
+        db.checkpoint_creating(&checkpoint(A, 10.0)).unwrap();
+        // An unfinished creation's time is not a cost.
+        assert_eq!(db.latest_create_cost("dir").unwrap(), None);
+        db.checkpoint_ready(A, 0.5).unwrap();
+        db.checkpoint_creating(&checkpoint(B, 20.0)).unwrap();
+        db.checkpoint_ready(B, 1.5).unwrap();
+        assert_eq!(db.latest_create_cost("dir").unwrap(), Some(1.5));
+        assert_eq!(db.latest_create_cost("copy").unwrap(), None);
+
+        db.checkpoint_made(A, Some(4096), Some(3.25)).unwrap();
+        assert_eq!(db.latest_apply_cost("dir").unwrap(), None);
+        db.checkpoint_applied(A, 0.75).unwrap();
+        db.checkpoint_applied(B, 0.25).unwrap();
+        assert_eq!(db.latest_apply_cost("dir").unwrap(), Some(0.25));
+        // Re-making A keeps its apply time, replaces size and saving.
+        db.checkpoint_made(A, None, Some(1.0)).unwrap();
+        let costs = db.checkpoint_costs().unwrap();
+        assert_eq!(costs.len(), 2);
+        assert_eq!(
+            (costs[0].id.as_str(), costs[0].size, costs[0].saves),
+            (A, None, Some(1.0))
+        );
+        assert_eq!(costs[0].apply_duration, Some(0.75));
+        assert_eq!(costs[1].saves, None);
+
+        db.forget_checkpoint(A).unwrap();
+        assert_eq!(db.checkpoint_costs().unwrap().len(), 1);
+        db.forget_all_checkpoints().unwrap();
+        assert!(db.checkpoint_costs().unwrap().is_empty());
+    }
+
+    #[test]
+    fn recorded_durations_and_decisions_latest_wins() {
+        let (_dir, db) = fresh();
+        let r1 = db.begin_run("r.yaml", "").unwrap();
+        db.step_started(r1, 0, "s/a", A).unwrap();
+        db.step_finished(r1, 0, StepStatus::Completed, Some(0), None)
+            .unwrap();
+        db.step_started(r1, 1, "s/b", B).unwrap();
+        db.step_finished(r1, 1, StepStatus::Failed, Some(1), None)
+            .unwrap();
+        let d = db.recorded_durations().unwrap();
+        assert_eq!(d.len(), 1);
+        assert_eq!(
+            (d[0].checkpoint_id.as_str(), d[0].slug.as_str()),
+            (A, "s/a")
+        );
+        assert!(d[0].seconds >= 0.0);
+
+        let decision = |run, seq, id: &str, what: &str| DecisionRecord {
+            run_id: run,
+            seq,
+            checkpoint_id: id.to_owned(),
+            slug: format!("s/{seq}"),
+            policy: "auto".into(),
+            decision: what.into(),
+            saves: Some(0.5),
+            cost: None,
+            detail: format!("{what} in {run}"),
+        };
+        db.record_decision(&decision(r1, 0, A, "made")).unwrap();
+        db.record_decision(&decision(r1, 1, B, "not_worth"))
+            .unwrap();
+        let r2 = db.begin_run("r.yaml", "").unwrap();
+        db.record_decision(&decision(r2, 1, B, "made")).unwrap();
+        let latest = db.latest_decisions().unwrap();
+        let got: Vec<(&str, &str)> = latest
+            .iter()
+            .map(|d| (d.checkpoint_id.as_str(), d.decision.as_str()))
+            .collect();
+        assert_eq!(got, vec![(A, "made"), (B, "made")]);
+        assert_eq!(latest[1].detail, format!("made in {r2}"));
     }
 
     #[test]
