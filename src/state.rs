@@ -82,6 +82,12 @@ pub enum StateError {
         path.display()
     )]
     NotWal { found: String, path: PathBuf },
+    #[error(
+        "refusing to use {}: {why}; cairn never reads or writes its state through a link or \
+         a directory someone else controls (remove it if you did not make it)",
+        path.display()
+    )]
+    Unsafe { path: PathBuf, why: String },
     #[error("unknown {kind} {value:?} in the state database")]
     UnknownStatus { kind: &'static str, value: String },
     #[error("{what} is not valid JSON: {source}")]
@@ -293,6 +299,33 @@ fn check_json(what: &'static str, text: &str) -> Result<()> {
         .map_err(|source| StateError::BadJson { what, source })
 }
 
+/// SQLite with `NOFOLLOW` refuses a path with a link anywhere in it, so it is given the
+/// resolved directory: links the user chose (a build dir reached through one) are fine, a
+/// link planted as the database file is not.
+fn real_path(dir: &Path) -> Result<PathBuf> {
+    std::fs::canonicalize(dir).map_err(|source| StateError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+fn nofollow() -> rusqlite::OpenFlags {
+    rusqlite::OpenFlags::default() | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW
+}
+
+fn uri_escape(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Turns "the UPDATE matched no row" into `missing`.
 fn one_row(changed: usize, missing: impl FnOnce() -> StateError) -> Result<()> {
     if changed == 0 { Err(missing()) } else { Ok(()) }
@@ -305,17 +338,58 @@ pub struct StateDb {
 
 impl StateDb {
     pub fn open(build_dir: &Path) -> Result<StateDb> {
-        let dir = build_dir.join(".cairn");
-        std::fs::create_dir_all(&dir).map_err(|source| StateError::Io {
-            path: dir.clone(),
-            source,
-        })?;
+        let dir = crate::lock::private_dir(build_dir)?;
         let path = dir.join("state.db");
-        let conn = Connection::open(&path).at(&path)?;
+        for side in ["state.db-wal", "state.db-shm"] {
+            crate::lock::check_private_file(&dir.join(side))?;
+        }
+        // Created here, 0600 and without following a link, rather than by SQLite; SQLite
+        // gives its -wal and -shm files the database's mode.
+        drop(crate::lock::open_private_file(&path)?);
+        let conn =
+            Connection::open_with_flags(real_path(&dir)?.join("state.db"), nofollow()).at(&path)?;
         let db = StateDb { conn, path };
         db.configure()?;
         db.migrate()?;
         Ok(db)
+    }
+
+    /// For commands that only read (`checkpoints`, `plan`): `None` when the build dir has no
+    /// database yet, and a read-only build dir (or file system) still works.
+    pub fn open_for_reading(build_dir: &Path) -> Result<Option<StateDb>> {
+        let dir = build_dir.join(".cairn");
+        let path = dir.join("state.db");
+        if std::fs::symlink_metadata(&path).is_err() {
+            return Ok(None);
+        }
+        if rustix::fs::access(&dir, rustix::fs::Access::WRITE_OK).is_ok() {
+            return StateDb::open(build_dir).map(Some);
+        }
+        let meta = std::fs::symlink_metadata(&dir).map_err(|source| StateError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        if meta.file_type().is_symlink() {
+            return Err(StateError::Unsafe {
+                path: dir,
+                why: "it is a symbolic link".into(),
+            });
+        }
+        for side in ["state.db", "state.db-wal", "state.db-shm"] {
+            crate::lock::check_private_file(&dir.join(side))?;
+        }
+        // Nobody can write here, so nothing can change under us: `immutable` lets SQLite
+        // read a WAL database without creating its -shm file.
+        let uri = format!(
+            "file:{}?immutable=1",
+            uri_escape(&real_path(&dir)?.join("state.db"))
+        );
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI
+            | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(uri, flags).at(&path)?;
+        Ok(Some(StateDb { conn, path }))
     }
 
     pub fn path(&self) -> &Path {

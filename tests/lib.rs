@@ -15,6 +15,7 @@ mod extend;
 mod graph;
 mod hello;
 mod hooks;
+mod hostile;
 mod info;
 mod kameleon;
 mod output;

@@ -27,12 +27,21 @@ pub fn list(plan: &Plan, output: &Arc<Output>, prune: bool, json: bool) -> Resul
     } else {
         None
     };
-    let db = StateDb::open(&plan.build_dir)?;
+    let db = match prune {
+        false => StateDb::open_for_reading(&plan.build_dir)?,
+        true => None,
+    };
+    let db = match db {
+        Some(db) => db,
+        None => StateDb::open(&plan.build_dir)?,
+    };
     let mut contexts = Contexts::new(plan, output)?;
     let store = Store::open(driver, &db, &mut contexts, output, prune)?;
     let rows = checkpoint::listing(plan, &store.existing, &db)?;
     if prune {
-        if !store.driver.driver.has(Op::Delete) && rows.iter().any(|r| !r.valid) {
+        if !store.driver.driver.has(Op::Delete)
+            && rows.iter().any(|r| !r.valid && r.created_at.is_some())
+        {
             contexts.stop_all();
             return Err(Error::checkpoint(
                 Diagnostic::new(format!(
@@ -42,7 +51,13 @@ pub fn list(plan: &Plan, output: &Arc<Output>, prune: bool, json: bool) -> Resul
                 .hint("add a `delete` operation to the driver, or remove every checkpoint with `cairn clear`"),
             ));
         }
-        for row in rows.iter().filter(|r| !r.valid) {
+        // Only what this build dir made: a store shared with other recipes or build dirs
+        // holds their checkpoints too, which this database never recorded.
+        let foreign = rows
+            .iter()
+            .filter(|r| !r.valid && r.created_at.is_none())
+            .count();
+        for row in rows.iter().filter(|r| !r.valid && r.created_at.is_some()) {
             store.driver.run(&mut contexts, Op::Delete, &row.id)?;
             db.forget_checkpoint(&row.id)?;
             output.message(format!(
@@ -51,7 +66,16 @@ pub fn list(plan: &Plan, output: &Arc<Output>, prune: bool, json: bool) -> Resul
                 row.slug
             ));
         }
-        let kept: Vec<_> = rows.into_iter().filter(|r| r.valid).collect();
+        if foreign > 0 {
+            output.message(format!(
+                "Kept {foreign} checkpoint(s) this build dir did not make (another recipe's or \
+                 build dir's, in a shared store); prune them from the build dir that made them"
+            ));
+        }
+        let kept: Vec<_> = rows
+            .into_iter()
+            .filter(|r| r.valid || r.created_at.is_none())
+            .collect();
         checkpoint::print_listing(&plan.recipe.name, &kept, json);
     } else {
         checkpoint::print_listing(&plan.recipe.name, &rows, json);

@@ -44,10 +44,9 @@ pub fn dry_run_actions(
 
 /// Checkpoints the state database knows were finished; empty when the build dir is new.
 pub fn recorded(plan: &Plan) -> Result<Vec<CheckpointRecord>> {
-    if !plan.build_dir.join(".cairn").join("state.db").exists() {
+    let Some(db) = StateDb::open_for_reading(&plan.build_dir)? else {
         return Ok(Vec::new());
-    }
-    let db = StateDb::open(&plan.build_dir)?;
+    };
     Ok(db.checkpoints()?.into_iter().filter(|r| r.ready).collect())
 }
 

@@ -1,0 +1,244 @@
+//! Regression tests for the hostile review (docs/safety.md, "Hostile input"): cairn runs as
+//! root in shared workspaces, so every path and value is treated as hostile. Every test here
+//! keeps its victims inside its own temporary directory.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+
+use crate::common::{Test, is_root, require_backend};
+
+/// A checkpointed recipe with two microsteps writing into `rootfs`.
+const TWO: &str = r#"
+    checkpoint: copy
+    global:
+      rootfs: "{{build_dir}}/rootfs"
+    bootstrap:
+      - s:
+          - a:
+              - exec_local: mkdir -p "{{rootfs}}" && echo a > "{{rootfs}}/a"
+          - b:
+              - exec_local: echo b > "{{rootfs}}/b"
+"#;
+
+fn victim(t: &Test) -> std::path::PathBuf {
+    let v = t.path().join("precious.conf");
+    fs::write(&v, "important\n").unwrap();
+    v
+}
+
+#[test]
+fn a_lock_file_that_is_a_symlink_is_refused_and_its_target_untouched() {
+    let t = Test::new().file("recipe.yaml", TWO);
+    let v = victim(&t);
+    fs::create_dir_all(t.path().join("b/.cairn")).unwrap();
+    symlink(&v, t.path().join("b/.cairn/lock")).unwrap();
+    for args in [
+        &["build", "recipe.yaml", "-c", "-b", "b"][..],
+        &["clear", "recipe.yaml", "-b", "b"][..],
+        &["checkpoints", "recipe.yaml", "-b", "b", "--prune"][..],
+        &["rollback", "recipe.yaml", "-b", "b", "--full"][..],
+    ] {
+        let run = t.cairn(args);
+        run.code(4)
+            .stderr_has("refusing to use")
+            .stderr_has("symbolic link");
+        assert_eq!(fs::read_to_string(&v).unwrap(), "important\n", "{run}");
+    }
+    assert!(!t.exists("b/rootfs"), "nothing ran");
+}
+
+#[test]
+fn a_dangling_lock_symlink_does_not_create_its_target() {
+    let t = Test::new().file("recipe.yaml", TWO);
+    fs::create_dir_all(t.path().join("b/.cairn")).unwrap();
+    symlink(
+        t.path().join("created-by-cairn"),
+        t.path().join("b/.cairn/lock"),
+    )
+    .unwrap();
+    t.cairn(&["build", "recipe.yaml", "-b", "b"])
+        .code(4)
+        .stderr_has("symbolic link");
+    assert!(!t.exists("created-by-cairn"));
+}
+
+#[test]
+fn a_hard_linked_lock_file_is_refused_and_its_other_name_untouched() {
+    let t = Test::new().file("recipe.yaml", TWO);
+    let v = victim(&t);
+    fs::create_dir_all(t.path().join("b/.cairn")).unwrap();
+    fs::hard_link(&v, t.path().join("b/.cairn/lock")).unwrap();
+    t.cairn(&["build", "recipe.yaml", "-b", "b"])
+        .code(4)
+        .stderr_has("hard link");
+    assert_eq!(fs::read_to_string(&v).unwrap(), "important\n");
+}
+
+#[test]
+fn a_state_db_that_is_a_symlink_is_refused_and_its_target_untouched() {
+    for name in ["state.db", "state.db-wal", "state.db-shm"] {
+        let t = Test::new().file("recipe.yaml", TWO);
+        let v = t.path().join("empty-target");
+        fs::write(&v, "").unwrap();
+        fs::create_dir_all(t.path().join("b/.cairn")).unwrap();
+        symlink(&v, t.path().join("b/.cairn").join(name)).unwrap();
+        for args in [
+            &["build", "recipe.yaml", "-b", "b"][..],
+            &["plan", "recipe.yaml", "-b", "b"][..],
+            &["checkpoints", "recipe.yaml", "-b", "b"][..],
+        ] {
+            let run = t.cairn(args);
+            if name != "state.db" && args[0] != "build" {
+                // The read-only commands look at the database only when there is one.
+                continue;
+            }
+            run.code(4).stderr_has("symbolic link");
+            assert_eq!(fs::read(&v).unwrap(), b"", "{name}: {run}");
+        }
+        assert!(!t.exists("b/rootfs"), "{name}: nothing ran");
+    }
+}
+
+#[test]
+fn a_cairn_dir_that_is_a_symlink_is_refused() {
+    let t = Test::new().file("recipe.yaml", TWO);
+    fs::create_dir_all(t.path().join("elsewhere")).unwrap();
+    fs::create_dir_all(t.path().join("b")).unwrap();
+    symlink(t.path().join("elsewhere"), t.path().join("b/.cairn")).unwrap();
+    t.cairn(&["build", "recipe.yaml", "-b", "b"])
+        .code(4)
+        .stderr_has("symbolic link");
+    assert_eq!(fs::read_dir(t.path().join("elsewhere")).unwrap().count(), 0);
+}
+
+#[test]
+fn the_cairn_dir_is_private_and_the_state_db_0600() {
+    let t = Test::new().file("recipe.yaml", TWO);
+    t.cairn(&["build", "recipe.yaml", "-c", "-b", "b"])
+        .success();
+    let mode = |p: &str| fs::metadata(t.path().join(p)).unwrap().mode() & 0o777;
+    assert_eq!(mode("b/.cairn"), 0o700);
+    assert_eq!(mode("b/.cairn/state.db"), 0o600);
+    assert_eq!(mode("b/.cairn/lock"), 0o600);
+    // An older cairn left them world-readable: the next run narrows them.
+    fs::set_permissions(t.path().join("b/.cairn"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(
+        t.path().join("b/.cairn/state.db"),
+        fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    t.cairn(&["build", "recipe.yaml", "-c", "-b", "b"])
+        .success();
+    assert_eq!(mode("b/.cairn"), 0o700);
+    assert_eq!(mode("b/.cairn/state.db"), 0o600);
+}
+
+#[test]
+fn a_build_dir_reached_through_a_symlink_still_works() {
+    let t = Test::new().file("recipe.yaml", TWO);
+    fs::create_dir_all(t.path().join("real")).unwrap();
+    symlink(t.path().join("real"), t.path().join("b")).unwrap();
+    t.cairn(&["build", "recipe.yaml", "-c", "-b", "b"])
+        .success();
+    assert!(t.exists("real/.cairn/state.db"));
+    t.cairn(&["build", "recipe.yaml", "-c", "-b", "b"])
+        .success()
+        .stdout_has("Using checkpoint");
+}
+
+#[test]
+fn prune_deletes_only_checkpoints_this_build_dir_made() {
+    let other = TWO.replace("echo b >", "echo other-b >");
+    let t = Test::new()
+        .file("recipe.yaml", TWO)
+        .file("other.yaml", &other);
+    let store = t.path().join("shared").display().to_string();
+    let g = format!("store={store}");
+    t.cairn(&["build", "recipe.yaml", "-c", "-b", "bA", "-g", &g])
+        .success();
+    t.cairn(&["build", "other.yaml", "-c", "-b", "bB", "-g", &g])
+        .success();
+    let before: Vec<_> = fs::read_dir(t.path().join("shared"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    // a is shared by both recipes; b differs: 3 checkpoints.
+    assert_eq!(before.len(), 3, "{before:?}");
+    // A change that makes recipe.yaml's own b stale.
+    t.rewrite("recipe.yaml", &TWO.replace("echo b >", "echo new-b >"));
+    let run = t.cairn(&[
+        "checkpoints",
+        "recipe.yaml",
+        "-b",
+        "bA",
+        "-g",
+        &g,
+        "--prune",
+    ]);
+    run.success()
+        .stdout_has("Deleted stale checkpoint")
+        .stdout_has("Kept 1 checkpoint(s) this build dir did not make");
+    assert_eq!(
+        run.stdout.matches("Deleted stale checkpoint").count(),
+        1,
+        "{run}"
+    );
+    // other.yaml's checkpoints are all still there and still used.
+    t.cairn(&["build", "other.yaml", "-c", "-b", "bB", "-g", &g])
+        .success()
+        .stdout_lacks("Running the step");
+}
+
+/// Mounts `dir` read-only on itself (a bind mount), for the read-only build dir tests.
+struct ReadOnly(std::path::PathBuf);
+
+impl ReadOnly {
+    fn new(dir: &std::path::Path) -> Option<ReadOnly> {
+        let ok = |args: &[&str]| {
+            std::process::Command::new("mount")
+                .args(args)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let d = dir.to_str()?;
+        if !ok(&["--bind", d, d]) {
+            return None;
+        }
+        let ro = ReadOnly(dir.to_path_buf());
+        ok(&["-o", "remount,bind,ro", d]).then_some(ro)
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn checkpoints_and_plan_work_on_a_read_only_build_dir() {
+    if !require_backend("root, for a read-only bind mount", is_root()) {
+        return;
+    }
+    let t = Test::new().file("recipe.yaml", TWO);
+    t.cairn(&["build", "recipe.yaml", "-c", "-b", "b"])
+        .success();
+    let listed = t.cairn(&["checkpoints", "recipe.yaml", "-b", "b"]);
+    listed.success();
+    let planned = t.cairn(&["plan", "recipe.yaml", "-b", "b"]);
+    planned.success();
+    let Some(_ro) = ReadOnly::new(&t.path().join("b")) else {
+        assert!(
+            require_backend("a read-only bind mount", false),
+            "mount failed"
+        );
+        return;
+    };
+    let run = t.cairn(&["checkpoints", "recipe.yaml", "-b", "b"]);
+    run.success();
+    assert_eq!(run.stdout, listed.stdout);
+    let run = t.cairn(&["plan", "recipe.yaml", "-b", "b"]);
+    run.success();
+    assert_eq!(run.stdout, planned.stdout);
+    assert!(run.stdout.contains("use checkpoint"), "{run}");
+}
