@@ -223,7 +223,16 @@ impl<'a> Store<'a> {
             slug: ms.slug.clone(),
             id: ms.id.clone(),
         });
+        let (at, started) = (now(), Instant::now());
         self.driver.run(contexts, Op::Apply, &ms.id)?;
+        self.db.record_checkpoint_op(
+            "apply",
+            &ms.id,
+            &ms.slug,
+            at,
+            started.elapsed().as_secs_f64(),
+            None,
+        )?;
         // The shells may hold state from before the apply (a cwd, a mount): start them afresh.
         contexts.stop_all();
         Ok(())
@@ -238,7 +247,7 @@ impl<'a> Store<'a> {
         ms: &PlannedMicrostep,
         output: &Output,
     ) -> Result<()> {
-        let started = Instant::now();
+        let (at, started) = (now(), Instant::now());
         if self.driver.driver.kameleon && self.driver.enabled(contexts).is_err() {
             output
                 .message(" --> Do not create a checkpoint for this microstep: disabled in backend");
@@ -266,6 +275,8 @@ impl<'a> Store<'a> {
         self.driver.run(contexts, Op::Create, &ms.id)?;
         let duration = started.elapsed().as_secs_f64();
         self.db.checkpoint_ready(&ms.id, duration)?;
+        self.db
+            .record_checkpoint_op("create", &ms.id, &ms.slug, at, duration, None)?;
         if !self.exists(&ms.id) {
             self.existing.push(ms.id.clone());
         }

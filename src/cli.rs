@@ -180,6 +180,14 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "dot")]
         format: GraphFormat,
     },
+    /// Write an HTML report of the build dir's runs: timelines, what ran and why, checkpoint costs
+    Report {
+        #[command(flatten)]
+        recipe: RecipeArgs,
+        /// Where to write it (default: <build dir>/report.html)
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Print a shell completion script: `cairn completions bash > /etc/bash_completion.d/cairn`
     Completions {
         #[arg(value_enum)]

@@ -65,6 +65,7 @@ pub fn run(cli: cli::Cli) -> Result<()> {
         } => cmd::checkpoints::run(&recipe, prune, json, color),
         Command::Clear { recipe } => cmd::clear::run(&recipe, color),
         Command::Graph { recipe, format } => cmd::graph::run(&recipe, format),
+        Command::Report { recipe, output } => cmd::report::run(&recipe, output),
         Command::Completions { shell } => {
             let mut command = <cli::Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "cairn", &mut std::io::stdout());

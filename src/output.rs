@@ -2,6 +2,11 @@
 //! one JSON object per line for programs. Context output lines are events too, so the two views
 //! never disagree about what happened.
 
+pub mod color;
+pub mod progress;
+pub mod report;
+pub mod schema;
+
 use std::io::Write;
 use std::sync::Mutex;
 use std::time::Duration;

@@ -56,6 +56,12 @@ CREATE TABLE IF NOT EXISTS checkpoint_decisions (
     decision TEXT NOT NULL, saves REAL, cost REAL, detail TEXT NOT NULL,
     PRIMARY KEY (run_id, seq));
 CREATE INDEX IF NOT EXISTS decisions_by_checkpoint ON checkpoint_decisions (checkpoint_id, run_id);
+-- Every create and apply of a checkpoint, per run, for the report's timelines:
+-- `checkpoints` keeps only the latest creation of an ID, `checkpoint_costs` the latest apply.
+CREATE TABLE IF NOT EXISTS checkpoint_ops (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER, op TEXT NOT NULL,
+    checkpoint_id TEXT NOT NULL, slug TEXT NOT NULL, started_at REAL NOT NULL,
+    duration REAL NOT NULL, size INTEGER);
 ";
 
 #[derive(Debug, thiserror::Error)]
@@ -271,6 +277,19 @@ pub struct RecordedDuration {
     pub slug: String,
     pub seconds: f64,
 }
+
+record!(CheckpointOp {
+    /// The run that was going on; None for an apply outside a build (rollback).
+    run_id: Option<i64>,
+    /// `create` or `apply`.
+    op: String,
+    checkpoint_id: String,
+    slug: String,
+    started_at: f64,
+    duration: f64,
+    /// Bytes, when the driver's store could be measured.
+    size: Option<i64>,
+});
 
 record!(JournalEntry {
     seq: i64,
@@ -718,6 +737,62 @@ impl StateDb {
         )
     }
 
+    /// Records a create or apply that finished, against the run in progress if there is one.
+    pub fn record_checkpoint_op(
+        &self,
+        op: &str,
+        checkpoint_id: &str,
+        slug: &str,
+        started_at: f64,
+        duration: f64,
+        size: Option<i64>,
+    ) -> Result<()> {
+        self.execute(
+            "INSERT INTO checkpoint_ops
+                 (run_id, op, checkpoint_id, slug, started_at, duration, size)
+             VALUES ((SELECT MAX(id) FROM runs WHERE status = ?1), ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                RunStatus::Running,
+                op,
+                checkpoint_id,
+                slug,
+                started_at,
+                duration,
+                size
+            ],
+        )
+        .map(drop)
+    }
+
+    /// Ordered by when they happened.
+    pub fn checkpoint_ops(&self) -> Result<Vec<CheckpointOp>> {
+        let sql = "SELECT * FROM checkpoint_ops ORDER BY id";
+        self.query(sql, [], CheckpointOp::from_row)
+    }
+
+    // ---- history, for reports and estimates ----
+
+    /// Every run, oldest first.
+    pub fn runs(&self) -> Result<Vec<RunRecord>> {
+        self.query("SELECT * FROM runs ORDER BY id", [], RunRecord::from_row)
+    }
+
+    /// Every microstep record of every run, ordered by run then seq.
+    pub fn all_steps(&self) -> Result<Vec<StepRecord>> {
+        let sql = "SELECT * FROM steps ORDER BY run_id, seq";
+        self.query(sql, [], StepRecord::from_row)
+    }
+
+    /// Seconds the last create of a checkpoint after each slug took.
+    pub fn last_create_durations(&self) -> Result<std::collections::HashMap<String, f64>> {
+        let rows = self.query(
+            "SELECT slug, duration, MAX(id) FROM checkpoint_ops WHERE op = 'create' GROUP BY slug",
+            [],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?)),
+        )?;
+        Ok(rows.into_iter().collect())
+    }
+
     // ---- rollback journal ----
 
     /// Written BEFORE the microstep runs; returns the entry's seq.
@@ -1158,6 +1233,28 @@ mod tests {
             .collect();
         assert_eq!(got, vec![(A, "made"), (B, "made")]);
         assert_eq!(latest[1].detail, format!("made in {r2}"));
+    }
+
+    #[test]
+    fn history_for_reports_and_estimates() {
+        let (_dir, db) = fresh();
+        db.record_checkpoint_op("apply", A, "one", 1.0, 0.5, None)
+            .unwrap();
+        let r1 = db.begin_run("r.yaml", "").unwrap();
+        db.step_started(r1, 0, "one", A).unwrap();
+        db.step_finished(r1, 0, StepStatus::Completed, Some(0), None)
+            .unwrap();
+        db.record_checkpoint_op("create", A, "one", 2.0, 1.5, Some(4096))
+            .unwrap();
+        db.end_run(r1, RunStatus::Succeeded).unwrap();
+        let ops = db.checkpoint_ops().unwrap();
+        assert_eq!(ops.len(), 2);
+        assert_eq!(ops[0].run_id, None, "no run was going on");
+        assert_eq!(ops[1].run_id, Some(r1));
+        assert_eq!((ops[1].op.as_str(), ops[1].size), ("create", Some(4096)));
+        assert_eq!(db.runs().unwrap().len(), 1);
+        assert_eq!(db.all_steps().unwrap().len(), 1);
+        assert_eq!(db.last_create_durations().unwrap()["one"], 1.5);
     }
 
     #[test]

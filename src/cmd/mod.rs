@@ -8,6 +8,7 @@ pub mod graph;
 pub mod info;
 pub mod plan;
 pub mod qemu_monitor;
+pub mod report;
 pub mod rollback;
 pub mod snapshot_tree;
 

@@ -128,7 +128,7 @@ pub fn explanation(plan: &Plan, records: &[CheckpointRecord]) -> Vec<String> {
     )]
 }
 
-fn diff(old: &Manifest, new: &Manifest) -> Vec<String> {
+pub fn diff(old: &Manifest, new: &Manifest) -> Vec<String> {
     let mut out = Vec::new();
     let names: BTreeSet<&String> = old.vars.keys().chain(new.vars.keys()).collect();
     for name in names {
