@@ -19,6 +19,7 @@ mod hostile;
 mod info;
 mod kameleon;
 mod output;
+mod report;
 mod safety;
 mod steps;
 mod vars;
