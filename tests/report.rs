@@ -73,7 +73,11 @@ fn render(page: &Path, shot: &str, scratch: &Path) -> (String, f64) {
         String::from_utf8_lossy(&out.stderr)
     );
     let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
-    assert!(size > 10_000, "no real screenshot at {} ({size} bytes)", png.display());
+    assert!(
+        size > 10_000,
+        "no real screenshot at {} ({size} bytes)",
+        png.display()
+    );
     let out = Command::new("chromium")
         .args(chromium_args(&scratch.join("profile-dom")))
         .arg("--dump-dom")
@@ -147,7 +151,10 @@ fn report_of_hello_rebuilt_after_a_change() {
             )
         })
         .collect();
-    assert_eq!(why[0], ("setup/greeting/write_motd".into(), "id_changed".into()));
+    assert_eq!(
+        why[0],
+        ("setup/greeting/write_motd".into(), "id_changed".into())
+    );
     assert!(why.iter().all(|(_, r)| r == "id_changed"), "{why:?}");
     let ops: Vec<&str> = second["ops"]
         .as_array()
@@ -155,7 +162,11 @@ fn report_of_hello_rebuilt_after_a_change() {
         .iter()
         .map(|o| o[0].as_str().unwrap())
         .collect();
-    assert_eq!(ops.first(), Some(&"apply"), "the resume applied a checkpoint");
+    assert_eq!(
+        ops.first(),
+        Some(&"apply"),
+        "the resume applied a checkpoint"
+    );
     assert_eq!(ops.iter().filter(|o| **o == "create").count(), 3);
 
     if !require_backend("chromium", have_program("chromium")) {
@@ -241,7 +252,9 @@ fn report_of_ten_thousand_microsteps_stays_readable() {
     for s in 0..100 {
         recipe.push_str(&format!("  - step{s}:\n"));
         for m in 0..100 {
-            recipe.push_str(&format!("      - m{m}:\n          - exec_local: \"true\"\n"));
+            recipe.push_str(&format!(
+                "      - m{m}:\n          - exec_local: \"true\"\n"
+            ));
         }
     }
     let t = Test::new().file("big.yaml", &recipe);
@@ -277,10 +290,16 @@ fn report_of_ten_thousand_microsteps_stays_readable() {
     }
     let (dom, wall) = render(&t.path().join("big.html"), "ten-thousand.png", t.path());
     // Only the first page of the 1,000 checkpoints is in the page until asked for.
-    assert!(dom.contains("Checkpoints (1000)"), "every checkpoint is counted");
+    assert!(
+        dom.contains("Checkpoints (1000)"),
+        "every checkpoint is counted"
+    );
     assert!(dom.contains("show more"));
     assert!(dom.matches("<tr>").count() < 400, "rows are paged");
-    assert!(dom.contains("setup/step90/m0 (exit status 2)"), "the failure is named");
+    assert!(
+        dom.contains("setup/step90/m0 (exit status 2)"),
+        "the failure is named"
+    );
     // Recorded in docs/benchmarks.md, not asserted: timing depends on the machine's load.
     eprintln!(
         "10,000-microstep report: opened and drawn in {:.0} ms (page's own clock), screenshot in {wall:.2} s",
