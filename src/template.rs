@@ -57,10 +57,14 @@ pub fn has_template(text: &str) -> bool {
     text.contains("{{")
 }
 
-/// `a.b` and `this.a` both need the variable `a`.
+/// `a.b` and `this.a` both need the variable `a`; `[a-b]` (a name with a dash, which
+/// handlebars reads only in brackets) needs `a-b`.
 fn root_name(path: &str) -> &str {
     let path = path.strip_prefix("this.").unwrap_or(path);
     let path = path.trim_start_matches("../");
+    if let Some(rest) = path.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
     path.split(['.', '/', '[']).next().unwrap_or(path)
 }
 
@@ -91,6 +95,13 @@ mod tests {
         let out =
             Renderer::default().render("{{log}} {{len}}", &json!({"log": "/var/log", "len": "3"}));
         assert_eq!(out.ok().unwrap(), "/var/log 3");
+    }
+
+    #[test]
+    fn names_with_a_dash_in_brackets() {
+        let out = Renderer::default().render("v={{[my-var]}}", &json!({"my-var": "1"}));
+        assert_eq!(out.ok().unwrap(), "v=1");
+        assert!(matches!(render("{{[my-var]}}"), Err(RenderFailure::Missing(n)) if n == "my-var"));
     }
 
     #[test]
