@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 
+use super::dialect::{Dialect, kameleon_chomp};
 use super::load::read_yaml;
 use crate::error::{Diagnostic, Result};
 use crate::yaml::{Node, Value};
@@ -97,7 +98,7 @@ impl Aliases {
                     .into(),
             );
         }
-        let given: Vec<String> = match &args.value {
+        let mut given: Vec<String> = match &args.value {
             _ if args.is_null() => Vec::new(),
             Value::Scalar(s) => vec![s.text.clone()],
             Value::Seq(items) => items
@@ -128,8 +129,22 @@ impl Aliases {
             })
             .into());
         }
+        // Either side in Kameleon's syntax means a Kameleon tree.
+        let kameleon = key.span.file.dialect == Dialect::Kameleon
+            || alias
+                .body
+                .first()
+                .is_some_and(|n| n.span.file.dialect == Dialect::Kameleon);
+        if kameleon && let Some(last) = given.last_mut() {
+            let chomped = kameleon_chomp(last).len();
+            last.truncate(chomped);
+        }
         Ok(Some(
-            alias.body.iter().map(|n| substitute(n, &given)).collect(),
+            alias
+                .body
+                .iter()
+                .map(|n| substitute(n, &given, kameleon))
+                .collect(),
         ))
     }
 }
@@ -156,17 +171,26 @@ fn placeholders(text: &str) -> impl Iterator<Item = usize> + '_ {
     })
 }
 
-fn substitute(node: &Node, args: &[String]) -> Node {
+fn substitute(node: &Node, args: &[String], kameleon: bool) -> Node {
     let value = match &node.value {
         Value::Scalar(s) => Value::Scalar(crate::yaml::Scalar {
-            text: substitute_text(&s.text, args),
+            text: if kameleon {
+                substitute_in_turn(&s.text, args)
+            } else {
+                substitute_text(&s.text, args)
+            },
             plain: s.plain,
         }),
-        Value::Seq(items) => Value::Seq(items.iter().map(|n| substitute(n, args)).collect()),
+        Value::Seq(items) => Value::Seq(
+            items
+                .iter()
+                .map(|n| substitute(n, args, kameleon))
+                .collect(),
+        ),
         Value::Map(entries) => Value::Map(
             entries
                 .iter()
-                .map(|(k, v)| (k.clone(), substitute(v, args)))
+                .map(|(k, v)| (k.clone(), substitute(v, args, kameleon)))
                 .collect(),
         ),
     };
@@ -174,6 +198,17 @@ fn substitute(node: &Node, args: &[String]) -> Node {
         value,
         span: node.span.clone(),
     }
+}
+
+/// Kameleon's substitution: `@1` everywhere, then `@2` everywhere, and so on, so an `@2` that
+/// argument 1 brought in is replaced too (and, with ten arguments or more, `@10` is read as
+/// `@1` then `0`, as Kameleon reads it).
+fn substitute_in_turn(text: &str, args: &[String]) -> String {
+    let mut out = text.to_string();
+    for (i, arg) in args.iter().enumerate() {
+        out = out.replace(&format!("@{}", i + 1), arg);
+    }
+    out
 }
 
 /// Replaces each `@N` by the Nth argument in one pass, so that an argument's own text (which

@@ -115,6 +115,33 @@ pub fn cli_value(value: &str) -> String {
     }
 }
 
+/// A command's text as Kameleon runs it. Kameleon stores each command as YAML it dumped itself
+/// (Ruby's Psych) and then `strip`s, so a multi-line text Psych writes as a `|` block loses its
+/// one final newline; a text written quoted (one line, a tab, a space before a line break)
+/// keeps it, as does one ending in two newlines (`|+`). The same happens to an alias call's
+/// last argument, which ends the call's dumped YAML.
+pub fn kameleon_chomp(text: &str) -> &str {
+    let Some(body) = text.strip_suffix('\n') else {
+        return text;
+    };
+    if body.ends_with('\n') || !psych_literal(text) {
+        return text;
+    }
+    body
+}
+
+/// Whether Psych dumps `text` as a literal block: it has a line break before its last line,
+/// and libyaml allows a block (no space before a line break, no trailing space, no character
+/// it must escape).
+fn psych_literal(text: &str) -> bool {
+    let trimmed = text.strip_suffix('\n').unwrap_or(text);
+    let inner_break = trimmed.contains('\n');
+    let escaped = text
+        .chars()
+        .any(|c| c != '\n' && (c.is_control() || c == '\u{feff}'));
+    inner_break && !escaped && !text.contains(" \n") && !text.ends_with(' ')
+}
+
 /// A plain scalar as Ruby's YAML 1.1 parser types it, then prints it: `yes` is `true`, `0755`
 /// is 493. Kameleon substituted the printed value, so recipes relying on it keep working.
 pub fn yaml11_plain(text: &str) -> Option<String> {
@@ -178,6 +205,20 @@ mod tests {
         assert_eq!(yaml11_plain("42"), None);
         assert_eq!(yaml11_plain("bookworm"), None);
         assert_eq!(yaml11_plain("0"), None);
+    }
+
+    #[test]
+    fn chomp_as_psych_and_strip_do() {
+        assert_eq!(kameleon_chomp("a\nb\n"), "a\nb");
+        assert_eq!(kameleon_chomp("a\nb"), "a\nb");
+        assert_eq!(kameleon_chomp("a\n"), "a\n");
+        assert_eq!(kameleon_chomp("a\nb\n\n"), "a\nb\n\n");
+        assert_eq!(kameleon_chomp("a \nb\n"), "a \nb\n");
+        assert_eq!(kameleon_chomp("a\tb\nc\n"), "a\tb\nc\n");
+        assert_eq!(kameleon_chomp("a\n\nb\n"), "a\n\nb");
+        assert_eq!(kameleon_chomp("  lead\nb\n"), "  lead\nb");
+        assert_eq!(kameleon_chomp(" \nb\n"), " \nb\n");
+        assert_eq!(kameleon_chomp("\u{e9}\nb\n"), "\u{e9}\nb");
     }
 
     #[test]

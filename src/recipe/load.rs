@@ -579,6 +579,16 @@ pub fn scalar_text(node: &Node, what: &str) -> Result<Text> {
     }
 }
 
+/// A command's text; in Kameleon's dialect, as Kameleon runs it (see `kameleon_chomp`).
+fn command_text(node: &Node, what: &str) -> Result<Text> {
+    let mut text = scalar_text(node, what)?;
+    if node.span.file.dialect == Dialect::Kameleon {
+        let chomped = super::dialect::kameleon_chomp(&text.text).len();
+        text.text.truncate(chomped);
+    }
+    Ok(text)
+}
+
 /// A section's items after `@base` splicing down the chain. A child that leaves a section out
 /// keeps its parent's.
 fn section_items<'a>(chain: &'a [RawRecipe], section: &str) -> Result<Vec<&'a Node>> {
@@ -974,7 +984,7 @@ impl StepLoader {
         };
         let key = k.str("a command name")?;
         if let Some(ctx) = Ctx::from_exec_key(key) {
-            let mut cmd = scalar_text(v, &format!("`{key}`"))?;
+            let mut cmd = command_text(v, &format!("`{key}`"))?;
             self.data(&mut cmd)?;
             return Ok(vec![Command::Exec { ctx, cmd }]);
         }
@@ -994,7 +1004,7 @@ impl StepLoader {
                         Some((k, v)) if k.as_str().and_then(Ctx::from_exec_key).is_some() => Ok((
                             k.as_str().and_then(Ctx::from_exec_key).unwrap_or(Ctx::Local),
                             {
-                                let mut t = scalar_text(v, "a pipe command")?;
+                                let mut t = command_text(v, "a pipe command")?;
                                 self.data(&mut t)?;
                                 t
                             },
@@ -1052,7 +1062,7 @@ impl StepLoader {
                 message: if v.is_null() {
                     None
                 } else {
-                    Some(scalar_text(v, "`breakpoint`")?)
+                    Some(command_text(v, "`breakpoint`")?)
                 },
                 span: k.span.clone(),
             },
