@@ -319,14 +319,32 @@ fn global_scope(recipe: &Recipe, opts: &PlanOptions<'_>) -> Result<Scope> {
     Ok(scope)
 }
 
+/// `path` made absolute and cleaned as Ruby's `File.expand_path` cleans it (`.` and `..`
+/// resolved by name, no trailing `/`), so a recipe named `recipe.yaml` or `./recipe.yaml` gets
+/// the same `recipe_dir`, and no `//` appears in paths built from it.
 pub fn absolute(path: &Path) -> PathBuf {
-    if path.is_absolute() {
+    use std::path::Component;
+    let joined = if path.is_absolute() {
         path.to_path_buf()
     } else {
-        std::env::current_dir()
-            .map(|d| d.join(path))
-            .unwrap_or_else(|_| path.to_path_buf())
+        match std::env::current_dir() {
+            Ok(d) => d.join(path),
+            Err(_) => return path.to_path_buf(),
+        }
+    };
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push(c);
+                }
+            }
+            other => out.push(other),
+        }
     }
+    out
 }
 
 struct Planner<'a> {
