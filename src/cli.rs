@@ -123,6 +123,10 @@ pub enum Command {
         /// One JSON object per microstep
         #[arg(long)]
         json: bool,
+        /// Under each microstep, every resolved command with its kind and context; then the
+        /// driver's resolved operations
+        #[arg(long)]
+        commands: bool,
     },
     /// List a recipe's checkpoints
     Checkpoints {

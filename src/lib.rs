@@ -57,7 +57,8 @@ pub fn run(cli: cli::Cli) -> Result<()> {
             recipe,
             explain,
             json,
-        } => cmd::plan::run(&recipe, explain, json),
+            commands,
+        } => cmd::plan::run(&recipe, explain, json, commands),
         Command::Checkpoints {
             recipe,
             prune,

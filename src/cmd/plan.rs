@@ -8,14 +8,18 @@ use crate::checkpoint;
 use crate::checkpoint_id::short;
 use crate::cli::RecipeArgs;
 use crate::error::Result;
-use crate::plan::{Manifest, Plan};
+use crate::plan::{Manifest, Plan, Resolved};
 use crate::state::{CheckpointRecord, StateDb};
 
-pub fn run(args: &RecipeArgs, explain: bool, json: bool) -> Result<()> {
+pub fn run(args: &RecipeArgs, explain: bool, json: bool, commands: bool) -> Result<()> {
     let plan = super::load_plan(args, true)?;
     let records = recorded(&plan)?;
     let actions = dry_run_actions(&plan, &records, plan.recipe.checkpoint.is_some());
-    print_plan(&plan, &actions, json);
+    if commands {
+        print_commands(&plan, &actions, json)?;
+    } else {
+        print_plan(&plan, &actions, json);
+    }
     if explain {
         println!();
         for line in explanation(&plan, &records) {
@@ -65,6 +69,183 @@ pub fn print_plan(plan: &Plan, actions: &[Action], json: bool) {
                 ms.slug
             );
         }
+    }
+}
+
+/// `plan --commands`: each microstep with every resolved command, then the driver's operations
+/// (rendered with `{{checkpoint_id}}` left as it is, since each checkpoint fills in its own).
+fn print_commands(plan: &Plan, actions: &[Action], json: bool) -> Result<()> {
+    let driver = crate::checkpoint::driver_of(plan)?;
+    for (ms, action) in plan.microsteps.iter().zip(actions) {
+        if json {
+            let mut v = serde_json::json!({
+                "order": ms.index + 1,
+                "slug": ms.slug,
+                "id": ms.id,
+                "action": action.short(),
+                "commands": commands_json(&ms.commands),
+            });
+            if let Some(hook) = ms.hook {
+                v["hook"] = serde_json::to_value(hook).unwrap_or_default();
+            }
+            if !ms.rollback.is_empty() {
+                v["rollback"] = commands_json(&ms.rollback);
+            }
+            println!("{v}");
+        } else {
+            println!(
+                "{:>3}  {}  {:<15} {}",
+                ms.index + 1,
+                short(&ms.id),
+                action.short(),
+                ms.slug
+            );
+            let mut out = Vec::new();
+            commands_text(&ms.commands, 7, &mut out);
+            if !ms.rollback.is_empty() {
+                out.push(format!("{:7}rollback:", ""));
+                commands_text(&ms.rollback, 9, &mut out);
+            }
+            for line in out {
+                println!("{line}");
+            }
+        }
+    }
+    let Some(driver) = driver else {
+        return Ok(());
+    };
+    let mut ops = serde_json::Map::new();
+    let mut text = Vec::new();
+    for op in crate::driver::Op::ALL {
+        if !driver.driver.has(op) {
+            continue;
+        }
+        let shown = if op == crate::driver::Op::Mutate {
+            "{{check_round}}"
+        } else {
+            "{{checkpoint_id}}"
+        };
+        // Rendered with a stand-in no recipe text holds, then shown as the variable's name.
+        const STAND_IN: &str = "\u{1}checkpoint-id\u{1}";
+        let cmds = driver.commands(op, STAND_IN)?;
+        let mut value = commands_json(&cmds);
+        replace_strings(&mut value, STAND_IN, shown);
+        ops.insert(op.name().to_string(), value);
+        text.push(format!("  {op}:"));
+        let mut lines = Vec::new();
+        commands_text(&cmds, 4, &mut lines);
+        text.extend(lines.into_iter().map(|l| l.replace(STAND_IN, shown)));
+    }
+    if json {
+        let v = serde_json::json!({"driver": {
+            "name": driver.name(),
+            "path": driver.driver.path.display().to_string(),
+            "operations": ops,
+        }});
+        println!("{v}");
+    } else {
+        println!(
+            "driver {} ({})",
+            driver.name(),
+            driver.driver.path.display()
+        );
+        for line in text {
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+fn replace_strings(v: &mut serde_json::Value, from: &str, to: &str) {
+    match v {
+        serde_json::Value::String(s) => *s = s.replace(from, to),
+        serde_json::Value::Array(items) => {
+            items.iter_mut().for_each(|i| replace_strings(i, from, to))
+        }
+        serde_json::Value::Object(map) => {
+            map.values_mut().for_each(|i| replace_strings(i, from, to))
+        }
+        _ => {}
+    }
+}
+
+/// Resolved commands as `plan --json --commands` shows them: each with its kind and context.
+pub fn commands_json(cmds: &[Resolved]) -> serde_json::Value {
+    serde_json::Value::Array(cmds.iter().map(command_json).collect())
+}
+
+fn command_json(cmd: &Resolved) -> serde_json::Value {
+    use serde_json::json;
+    match cmd {
+        Resolved::Exec { ctx, cmd, .. } => {
+            json!({"kind": "exec", "context": ctx.name(), "command": cmd})
+        }
+        Resolved::Pipe { from, to, .. } => json!({
+            "kind": "pipe",
+            "from": {"context": from.0.name(), "command": from.1},
+            "to": {"context": to.0.name(), "command": to.1},
+        }),
+        Resolved::Rescue(body, rescue) => {
+            json!({"kind": "rescue", "commands": [command_json(body), command_json(rescue)]})
+        }
+        Resolved::Test(cond, then, otherwise) => {
+            let mut list = vec![command_json(cond), command_json(then)];
+            if let Some(o) = otherwise {
+                list.push(command_json(o));
+            }
+            json!({"kind": "test", "commands": list})
+        }
+        Resolved::Group(cmds) => json!({"kind": "group", "commands": commands_json(cmds)}),
+        Resolved::Breakpoint(message) => json!({"kind": "breakpoint", "message": message}),
+        Resolved::ReloadContext(ctx) => json!({"kind": "reload_context", "context": ctx.name()}),
+    }
+}
+
+/// The human form: `[ctx] command`, a multi-line command's further lines indented under it.
+fn commands_text(cmds: &[Resolved], indent: usize, out: &mut Vec<String>) {
+    for cmd in cmds {
+        command_text(cmd, indent, out);
+    }
+}
+
+fn command_text(cmd: &Resolved, indent: usize, out: &mut Vec<String>) {
+    let pad = " ".repeat(indent);
+    let shell = |label: String, text: &str, out: &mut Vec<String>| {
+        let mut lines = text.lines();
+        out.push(format!("{pad}{label} {}", lines.next().unwrap_or("")));
+        let cont = " ".repeat(indent + label.len() + 1);
+        for l in lines {
+            out.push(format!("{cont}{l}"));
+        }
+    };
+    match cmd {
+        Resolved::Exec { ctx, cmd, .. } => shell(format!("[{ctx}]"), cmd, out),
+        Resolved::Pipe { from, to, .. } => {
+            out.push(format!("{pad}pipe:"));
+            shell(format!("  from [{}]", from.0), &from.1, out);
+            shell(format!("  to [{}]", to.0), &to.1, out);
+        }
+        Resolved::Rescue(body, rescue) => {
+            out.push(format!("{pad}rescue:"));
+            command_text(body, indent + 2, out);
+            command_text(rescue, indent + 2, out);
+        }
+        Resolved::Test(cond, then, otherwise) => {
+            out.push(format!("{pad}test:"));
+            command_text(cond, indent + 2, out);
+            command_text(then, indent + 2, out);
+            if let Some(o) = otherwise {
+                command_text(o, indent + 2, out);
+            }
+        }
+        Resolved::Group(cmds) => {
+            out.push(format!("{pad}group:"));
+            commands_text(cmds, indent + 2, out);
+        }
+        Resolved::Breakpoint(message) => {
+            shell("breakpoint".into(), message.as_deref().unwrap_or(""), out)
+        }
+        Resolved::ReloadContext(ctx) => out.push(format!("{pad}reload_context {ctx}")),
     }
 }
 
