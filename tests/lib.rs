@@ -18,6 +18,7 @@ mod hooks;
 mod hostile;
 mod info;
 mod kameleon;
+mod kameleon_parity;
 mod output;
 mod report;
 mod safety;

@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Diffs the plans run.sh dumped: OUT/kameleon/*.json (kameleon_plan.rb) against
+OUT/cairn/*.jsonl (`cairn plan --json --commands`). Prints the counts docs/kameleon.md records,
+then every difference grouped by the microstep it is in, most widespread first.
+
+    compare.py OUT LIBRARY BUILD_PATH
+"""
+import collections
+import difflib
+import json
+import os
+import sys
+
+out, lib, build = sys.argv[1:4]
+
+
+def norm(v):
+    if isinstance(v, str):
+        return v.replace(build, "<BUILD>").replace(lib, "<LIB>")
+    if isinstance(v, (list, tuple)):
+        return [norm(x) for x in v]
+    if isinstance(v, dict):
+        return {k: norm(x) for k, x in v.items()}
+    return v
+
+
+def load_kameleon(path):
+    try:
+        with open(path) as f:
+            d = json.load(f)
+    except (OSError, ValueError) as e:
+        return None, f"no output ({e.__class__.__name__})"
+    if "error" in d:
+        return None, d["error"].splitlines()[0] if d["error"] else "error"
+    driver = d.get("driver")
+    if driver is not None:
+        driver = json.loads(json.dumps(driver).replace("@microstep_id", "{{checkpoint_id}}"))
+    return {"microsteps": [(m["slug"], m["commands"]) for m in d["microsteps"]],
+            "driver": driver}, None
+
+
+def load_cairn(path, log):
+    micro, driver = [], None
+    try:
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if not line:
+                    continue
+                d = json.loads(line)
+                if "driver" in d:
+                    driver = d["driver"]["operations"]
+                elif "slug" in d:
+                    micro.append((d["slug"], d["commands"]))
+    except (OSError, ValueError) as e:
+        return None, f"bad output ({e})"
+    if not micro:
+        try:
+            with open(log) as f:
+                first = next((l.strip() for l in f if l.strip()), "no output")
+        except OSError:
+            first = "no output"
+        return None, first
+    return {"microsteps": micro, "driver": driver}, None
+
+
+def lines(cmds):
+    return json.dumps(cmds, indent=1, ensure_ascii=False, sort_keys=True).splitlines()
+
+
+recipes = [r.strip() for r in open(os.path.join(out, "recipes.txt")) if r.strip()]
+count = collections.Counter()
+kerr, cerr = collections.Counter(), collections.Counter()
+only = {"kameleon": [], "cairn": []}
+by_place = collections.defaultdict(list)  # (step/microstep, diff text) -> recipes
+slug_diffs = []
+for r in recipes:
+    key = r.replace("/", "~")
+    k, ke = load_kameleon(os.path.join(out, "kameleon", key + ".json"))
+    c, ce = load_cairn(os.path.join(out, "cairn", key + ".jsonl"),
+                       os.path.join(out, "cairn", key + ".log"))
+    count["recipes"] += 1
+    if k:
+        count["kameleon resolves"] += 1
+    else:
+        kerr[ke] += 1
+    if c:
+        count["cairn resolves"] += 1
+    else:
+        cerr[ce] += 1
+    if k and not c:
+        only["kameleon"].append(f"{r}: {ce}")
+    if c and not k:
+        only["cairn"].append(f"{r}: {ke}")
+    if not (k and c):
+        continue
+    count["both resolve"] += 1
+    k, c = norm(k), norm(c)
+    ks = [s for s, _ in k["microsteps"]]
+    cs = [s for s, _ in c["microsteps"]]
+    if ks == cs:
+        count["microstep lists equal"] += 1
+    else:
+        d = list(difflib.unified_diff(ks, cs, "kameleon", "cairn", n=1, lineterm=""))
+        slug_diffs.append((r, d))
+    kc = dict(k["microsteps"])
+    same = True
+    for slug, cmds in c["microsteps"]:
+        if slug not in kc or kc[slug] == cmds:
+            continue
+        same = False
+        d = "\n".join(difflib.unified_diff(lines(kc[slug]), lines(cmds), "kameleon", "cairn",
+                                           n=2, lineterm=""))
+        place = slug.split("/", 1)[1]
+        by_place[(place, d)].append(r)
+    if k["driver"] != c["driver"]:
+        same = False
+        d = "\n".join(difflib.unified_diff(lines(k["driver"]), lines(c["driver"]), "kameleon",
+                                           "cairn", n=2, lineterm=""))
+        by_place[("(driver)", d)].append(r)
+    if same and ks == cs:
+        count["commands identical"] += 1
+
+print("== counts")
+for name in ["recipes", "kameleon resolves", "cairn resolves", "both resolve",
+             "microstep lists equal", "commands identical"]:
+    print(f"{name}: {count[name]}")
+print("\n== Kameleon errors")
+for e, n in kerr.most_common():
+    print(f"{n:4} {e}")
+print("\n== cairn errors")
+for e, n in cerr.most_common():
+    print(f"{n:4} {e}")
+for tool in ["kameleon", "cairn"]:
+    if only[tool]:
+        print(f"\n== resolved by {tool} only")
+        for line in only[tool]:
+            print("  " + line)
+if slug_diffs:
+    print("\n== microstep lists that differ")
+    for r, d in slug_diffs:
+        print(f"-- {r}")
+        print("\n".join(d))
+places = collections.Counter()
+for (place, _), rs in by_place.items():
+    places[place] += len(rs)
+print("\n== command differences by microstep (recipes affected)")
+for place, n in places.most_common():
+    print(f"{n:4} {place}")
+print("\n== command differences, most widespread first")
+for (place, d), rs in sorted(by_place.items(), key=lambda x: -len(x[1])):
+    print(f"\n-- {place}: {len(rs)} recipe(s), e.g. {rs[0]}")
+    print(d)

@@ -1,0 +1,168 @@
+//! Kameleon parity, point by point: each test is a small Kameleon-syntax tree written for it,
+//! and checks what Kameleon 2.11 itself produces for the same text (measured with
+//! benches/kameleon-parity, which diffs Kameleon's resolved commands against cairn's).
+
+use crate::common::Test;
+
+/// The commands `cairn plan RECIPE --json --commands` resolves for the microstep `slug`.
+fn commands_of(t: &Test, recipe: &str, slug: &str) -> serde_json::Value {
+    let run = t.cairn(&["plan", recipe, "--json", "--commands"]);
+    run.success();
+    for line in run.stdout.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("one JSON object a line");
+        if v["slug"] == slug {
+            return v["commands"].clone();
+        }
+    }
+    panic!("no microstep {slug} in\n{run}");
+}
+
+/// The text of each exec command of `slug`, in order.
+fn exec_texts(t: &Test, recipe: &str, slug: &str) -> Vec<String> {
+    commands_of(t, recipe, slug)
+        .as_array()
+        .expect("a list of commands")
+        .iter()
+        .map(|c| c["command"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn a_variable_name_with_a_dash_resolves_in_both_syntaxes() {
+    let t = Test::new()
+        .file(
+            "kam.yaml",
+            r#"
+            global:
+              my-var: dashed
+              out: $${kameleon_cwd}/out
+            setup:
+              - s:
+                - m:
+                  - exec_local: echo $${my-var} $$my-var > $${out}
+            "#,
+        )
+        .file(
+            "native.yaml",
+            r#"
+            global:
+              my-var: dashed
+            setup:
+              - s:
+                - m:
+                  - exec_local: echo {{[my-var]}} > {{build_dir}}/out
+            "#,
+        );
+    t.cairn(&["build", "kam.yaml"]).success();
+    assert_eq!(t.read("build/kam/out"), "dashed dashed\n");
+    t.cairn(&["build", "native.yaml"]).success();
+    assert_eq!(t.read("build/native/out"), "dashed\n");
+    // An unknown one is named, dash and all.
+    let run = t.cairn(&["plan", "kam.yaml", "-g", "out=$${other-var}"]);
+    run.code(3).stderr_has("unknown variable `other-var`");
+}
+
+/// Kameleon's `write_*` aliases put `@2` on a line of its own in a heredoc; a block (`|`) last
+/// argument loses its final newline on the way, so the file has no extra blank line.
+#[test]
+fn a_block_last_alias_argument_loses_its_final_newline() {
+    let t = Test::new()
+        .file(
+            "steps/aliases/defaults.yaml",
+            r#"
+            write_local:
+              - exec_local: |
+                  cat > @1 <<EOF_KAMELEON_INTERNAL
+                  @2
+                  EOF_KAMELEON_INTERNAL
+            write_twice:
+              - exec_local: |
+                  printf '%s|%s' "@1" "@2" > $${kameleon_cwd}/twice
+            "#,
+        )
+        .file(
+            "recipe.yaml",
+            r#"
+            aliases: defaults.yaml
+            setup:
+              - s:
+                - m:
+                  - write_local:
+                    - $${kameleon_cwd}/hosts
+                    - |
+                      127.0.0.1 localhost
+                      ::1 localhost
+                  - write_twice:
+                    - |
+                      first
+                      block
+                    - last
+            "#,
+        );
+    t.cairn(&["build", "recipe.yaml"]).success();
+    assert_eq!(
+        t.read("build/recipe/hosts"),
+        "127.0.0.1 localhost\n::1 localhost\n"
+    );
+    // Only the last argument: one before it keeps its newline, as in Kameleon.
+    assert_eq!(t.read("build/recipe/twice"), "first\nblock\n|last");
+}
+
+#[test]
+fn an_at_2_written_in_argument_1_is_substituted_too() {
+    let t = Test::new()
+        .file(
+            "steps/aliases/a.yaml",
+            r#"
+            say: [exec_local: "echo @1 > $${kameleon_cwd}/said"]
+            pair: [exec_local: "echo @1 @2 >> $${kameleon_cwd}/said"]
+            "#,
+        )
+        .file(
+            "recipe.yaml",
+            r#"
+            aliases: a.yaml
+            setup:
+              - s:
+                - m:
+                  - say: "no second"
+                  - pair: ["one @2", "two"]
+                  - pair: ["@1", "x"]
+            "#,
+        );
+    t.cairn(&["build", "recipe.yaml"]).success();
+    // `@1` brought in by argument 2 is not substituted again: @1 is done by then.
+    assert_eq!(
+        t.read("build/recipe/said"),
+        "no second\none two two\n@1 x\n"
+    );
+}
+
+#[test]
+fn data_paths_have_no_double_slash_when_the_recipe_is_named_from_its_own_dir() {
+    let t = Test::new().file("steps/data/motd", "hello\n").file(
+        "recipe.yaml",
+        r#"
+            setup:
+              - s:
+                - m:
+                  - exec_local: cp $${kameleon_data_dir}/motd $${kameleon_cwd}/motd
+                  - exec_local: echo $${kameleon_recipe_dir}
+            "#,
+    );
+    for name in ["recipe.yaml", "./recipe.yaml"] {
+        let cmds = exec_texts(&t, name, "setup/s/m");
+        let root = t.path().canonicalize().expect("the tree");
+        let root = root.display();
+        assert_eq!(
+            cmds,
+            [
+                format!("cp {root}/steps/data/motd {root}/build/recipe/motd"),
+                format!("echo {root}"),
+            ],
+            "named {name}"
+        );
+    }
+    t.cairn(&["build", "recipe.yaml"]).success();
+    assert_eq!(t.read("build/recipe/motd"), "hello\n");
+}
