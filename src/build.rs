@@ -10,6 +10,7 @@ use std::time::Instant;
 use crate::checkpoint::{self, Store};
 use crate::context::{Context, ContextError};
 use crate::error::{CommandFailure, Diagnostic, Error, Result};
+use crate::output::schema::MicrostepStatus;
 use crate::output::{Event, Output};
 use crate::plan::{ContextSpec, HookKind, Plan, PlannedMicrostep, Resolved};
 use crate::recipe::Ctx;
@@ -40,6 +41,8 @@ pub struct Contexts {
     pub dir: PathBuf,
     /// A terminal is attached: a breakpoint asks instead of stopping.
     pub interactive: bool,
+    /// For clearing the status line while a breakpoint asks.
+    output: Arc<Output>,
 }
 
 impl Contexts {
@@ -69,6 +72,7 @@ impl Contexts {
             shells,
             dir,
             interactive: false,
+            output: Arc::clone(output),
         })
     }
 
@@ -161,9 +165,11 @@ impl Contexts {
                         .map(|m| format!(": {m}"))
                         .unwrap_or_default()
                 );
-                match prompt::choose(&text, &[("c", "continue"), ("a", "abort the build")])
-                    .as_deref()
-                {
+                let output = Arc::clone(&self.output);
+                let answer = output.suspend(|| {
+                    prompt::choose(&text, &[("c", "continue"), ("a", "abort the build")])
+                });
+                match answer.as_deref() {
                     Some("c") => Ok(()),
                     _ => Err(Fail::Fatal(Error::Breakpoint(Box::new(Diagnostic::new(
                         format!("aborted at a breakpoint in {slug}"),
@@ -211,8 +217,9 @@ fn context_fail(slug: &str, cmd: &str, span: &Span, e: ContextError) -> Fail {
     failure(slug, ctx, 255, cmd, tail, span)
 }
 
-/// How one microstep is handled in this build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How one microstep is handled in this build; its JSON name is part of docs/json.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Action {
     Run,
     /// Covered by the checkpoint that is applied.
@@ -312,7 +319,12 @@ impl<'a> Engine<'a> {
                 };
                 self.db
                     .step_finished(self.run_id, seq, status, None, Some(action.short()))?;
-                self.end_event(ms, action.short(), t);
+                let status = match action {
+                    Action::UseCheckpoint => MicrostepStatus::Restored,
+                    Action::Done => MicrostepStatus::Done,
+                    _ => MicrostepStatus::Skipped,
+                };
+                self.end_event(ms, status, None, t);
                 continue;
             }
             if let Some(outcome) = self.run_one(plan, ms, t)? {
@@ -382,7 +394,7 @@ impl<'a> Engine<'a> {
                         self.clean_after_failure(plan, ms);
                         return Err(e);
                     }
-                    self.end_event(ms, "completed", t);
+                    self.end_event(ms, MicrostepStatus::Completed, Some(0), t);
                     return Ok(None);
                 }
                 Err(e) => e,
@@ -392,6 +404,7 @@ impl<'a> Engine<'a> {
                 Error::CommandFailed(f) => Some(f.status),
                 _ => None,
             };
+            let exit_status = code;
             let mut detail = error.to_string();
             if ms.atomic {
                 detail = format!("{detail}; {}", self.undo(plan, ms));
@@ -399,18 +412,23 @@ impl<'a> Engine<'a> {
             self.db
                 .step_finished(self.run_id, seq, StepStatus::Failed, code, Some(&detail))?;
             if self.settings.interactive {
-                eprint!("{}", error.render(self.output.color()));
-                match self.ask_after_failure(ms)? {
+                let output = Arc::clone(&self.output);
+                // The status line stays cleared while the person reads and answers.
+                let choice = output.suspend(|| {
+                    eprint!("{}", error.render(output.color_err()));
+                    self.ask_after_failure(ms)
+                });
+                match choice? {
                     Choice::Retry => continue,
                     Choice::Continue => {
-                        self.end_event(ms, "failed", t);
+                        self.end_event(ms, MicrostepStatus::Failed, exit_status, t);
                         return Ok(None);
                     }
                     Choice::Reload => return Ok(Some(Outcome::Reload(ms.slug.clone()))),
                     Choice::Abort => {}
                 }
             }
-            self.end_event(ms, "failed", t);
+            self.end_event(ms, MicrostepStatus::Failed, exit_status, t);
             // Ctrl+C at the prompt ends the build as interrupted.
             self.check_signal(plan, ms, None)?;
             self.clean_after_failure(plan, ms);
@@ -585,18 +603,25 @@ impl<'a> Engine<'a> {
             order: ms.index + 1,
             slug: ms.slug.clone(),
             id: ms.id.clone(),
-            action: action.describe().to_string(),
+            action,
         });
     }
 
-    pub fn end_event(&self, ms: &PlannedMicrostep, status: &str, started: Instant) {
+    pub fn end_event(
+        &self,
+        ms: &PlannedMicrostep,
+        status: MicrostepStatus,
+        exit_status: Option<i32>,
+        started: Instant,
+    ) {
         self.output.emit(Event::MicrostepEnd {
             order: ms.index + 1,
             slug: ms.slug.clone(),
             step: ms.step.clone(),
             id: ms.id.clone(),
-            status: status.to_string(),
+            status,
             duration: started.elapsed().as_secs_f64(),
+            exit_status,
         });
     }
 

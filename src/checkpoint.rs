@@ -219,20 +219,20 @@ impl<'a> Store<'a> {
         ms: &PlannedMicrostep,
         output: &Output,
     ) -> Result<()> {
-        output.emit(Event::CheckpointApplied {
+        output.emit(Event::CheckpointApplyStart {
             slug: ms.slug.clone(),
             id: ms.id.clone(),
         });
         let (at, started) = (now(), Instant::now());
         self.driver.run(contexts, Op::Apply, &ms.id)?;
-        self.db.record_checkpoint_op(
-            "apply",
-            &ms.id,
-            &ms.slug,
-            at,
-            started.elapsed().as_secs_f64(),
-            None,
-        )?;
+        let duration = started.elapsed().as_secs_f64();
+        self.db
+            .record_checkpoint_op("apply", &ms.id, &ms.slug, at, duration, None)?;
+        output.emit(Event::CheckpointApplied {
+            slug: ms.slug.clone(),
+            id: ms.id.clone(),
+            duration,
+        });
         // The shells may hold state from before the apply (a cwd, a mount): start them afresh.
         contexts.stop_all();
         Ok(())
@@ -272,6 +272,10 @@ impl<'a> Store<'a> {
                 .map_err(|e| Error::Other(e.to_string()))?,
             ready: false,
         })?;
+        output.emit(Event::CheckpointCreateStart {
+            slug: ms.slug.clone(),
+            id: ms.id.clone(),
+        });
         self.driver.run(contexts, Op::Create, &ms.id)?;
         let duration = started.elapsed().as_secs_f64();
         self.db.checkpoint_ready(&ms.id, duration)?;
@@ -284,6 +288,7 @@ impl<'a> Store<'a> {
             slug: ms.slug.clone(),
             id: ms.id.clone(),
             duration,
+            size: None,
         });
         Ok(())
     }
@@ -374,9 +379,13 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 pub fn print_listing(recipe: &str, rows: &[Listed], json: bool) {
     if json {
         for r in rows {
-            if let Ok(s) = serde_json::to_string(r) {
-                println!("{s}");
-            }
+            crate::output::schema::write(&Event::Checkpoint(crate::output::CheckpointRow {
+                id: r.id.clone(),
+                slug: r.slug.clone(),
+                created_at: r.created_at,
+                duration: r.duration,
+                valid: r.valid,
+            }));
         }
         return;
     }

@@ -12,9 +12,22 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "Build appliances, root filesystems and images in checkpointed steps"
 )]
 pub struct Cli {
-    /// Never colour the output (also: NO_COLOR, or output that is not a terminal)
+    /// Never colour the output (the same as --color never)
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// Colour each stream that is a terminal (auto: unless NO_COLOR is set; CLICOLOR_FORCE
+    /// forces it), always, or never
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "auto",
+        value_name = "WHEN"
+    )]
+    pub color: crate::output::color::ColorChoice,
+    /// Print only errors and the end-of-build summary
+    #[arg(short = 'q', long, global = true)]
+    pub quiet: bool,
     /// Read every recipe, step and driver file as this dialect instead of detecting it per file
     #[arg(long, global = true, value_enum, default_value = "auto")]
     pub dialect: DialectArg,
@@ -245,6 +258,36 @@ pub enum DriverCommand {
         #[arg(short = 'g', long = "global", value_name = "KEY=VALUE", value_parser = parse_global)]
         globals: Vec<(String, String)>,
     },
+}
+
+impl Cli {
+    /// Which command writes JSON, if the command line asked for JSON.
+    pub fn json(&self) -> Option<crate::output::schema::CommandName> {
+        use crate::output::schema::CommandName as N;
+        match &self.command {
+            Command::Build(a) if a.json => Some(N::Build),
+            Command::Resume { json: true, .. } => Some(N::Resume),
+            Command::Plan { json: true, .. } => Some(N::Plan),
+            Command::Checkpoints { json: true, .. } => Some(N::Checkpoints),
+            Command::Graph {
+                format: GraphFormat::Json,
+                ..
+            } => Some(N::Graph),
+            _ => None,
+        }
+    }
+}
+
+/// Whether raw arguments that clap refused asked for JSON, so that the usage error is reported
+/// in the stream a program expects.
+pub fn asks_for_json(args: &[std::ffi::OsString]) -> bool {
+    args.iter()
+        .zip(args.iter().skip(1).map(Some).chain([None]))
+        .any(|(a, next)| {
+            a == "--json"
+                || a == "--format=json"
+                || (a == "--format" && next.is_some_and(|n| n == "json"))
+        })
 }
 
 fn parse_global(s: &str) -> Result<(String, String), String> {

@@ -32,7 +32,7 @@ pub use error::{Error, Result};
 
 pub fn run(cli: cli::Cli) -> Result<()> {
     use cli::Command;
-    let color = colored::control::SHOULD_COLORIZE.should_colorize();
+    let color = output::settings().colors.stdout;
     recipe::dialect::force(match cli.dialect {
         cli::DialectArg::Auto => None,
         cli::DialectArg::Native => Some(recipe::dialect::Dialect::Native),

@@ -1,5 +1,3 @@
-use std::io::IsTerminal;
-
 use clap::Parser;
 
 /// Rust ignores SIGPIPE, which turns `cairn build -l | head` into a panic on the next
@@ -14,14 +12,36 @@ fn restore_sigpipe() {
 
 fn main() {
     restore_sigpipe();
-    let cli = cairn::cli::Cli::parse();
-    let color =
-        !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
-    colored::control::set_override(color);
-    let code = match cairn::run(cli) {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match cairn::cli::Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            if e.use_stderr() && cairn::cli::asks_for_json(&args) {
+                cairn::output::schema::enable(cairn::output::schema::CommandName::Other);
+                let text = e.to_string();
+                let first = text.lines().next().unwrap_or_default();
+                cairn::output::schema::usage_error(first.trim_start_matches("error: "));
+            }
+            e.exit()
+        }
+    };
+    let choice = cli.color.with_no_color(cli.no_color);
+    let colors = cairn::output::color::Colors::decide(choice);
+    // Painting is decided per stream by cairn itself; the crate only has to be allowed to.
+    colored::control::set_override(colors.stdout || colors.stderr);
+    cairn::output::configure(cairn::output::Settings {
+        colors,
+        quiet: cli.quiet,
+    });
+    if let Some(command) = cli.json() {
+        cairn::output::schema::enable(command);
+    }
+    let result = cairn::run(cli);
+    cairn::output::schema::finish(&result);
+    let code = match result {
         Ok(()) => 0,
         Err(e) => {
-            eprint!("{}", e.render(color && std::io::stderr().is_terminal()));
+            eprint!("{}", e.render(colors.stderr));
             e.exit_code()
         }
     };

@@ -1,81 +1,27 @@
-//! What the user sees: one stream of events, shown either in Kameleon's rhythm for people or as
-//! one JSON object per line for programs. Context output lines are events too, so the two views
-//! never disagree about what happened.
+//! What the user sees: one stream of events, shown either in Kameleon's rhythm for people (with
+//! a live status line on a terminal and a summary at the end) or as one JSON object per line for
+//! programs (docs/json.md). Context output lines are events too, so the two views never disagree
+//! about what happened.
 
 pub mod color;
+pub mod event;
 pub mod progress;
 pub mod report;
 pub mod schema;
+pub mod summary;
 
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use colored::Colorize;
 
+pub use event::{CheckpointRow, Event, Stream};
+
 use crate::recipe::Ctx;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Stream {
-    Stdout,
-    Stderr,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
-    RunStart {
-        recipe: String,
-        build_dir: String,
-        microsteps: usize,
-    },
-    MicrostepStart {
-        order: usize,
-        slug: String,
-        id: String,
-        action: String,
-    },
-    Output {
-        context: Ctx,
-        stream: Stream,
-        line: String,
-    },
-    MicrostepEnd {
-        order: usize,
-        slug: String,
-        step: String,
-        id: String,
-        status: String,
-        duration: f64,
-    },
-    /// Every microstep of a step is done (Kameleon's "Step X took").
-    StepEnd {
-        section: String,
-        step: String,
-        duration: f64,
-    },
-    CheckpointCreated {
-        slug: String,
-        id: String,
-        duration: f64,
-    },
-    CheckpointApplied {
-        slug: String,
-        id: String,
-    },
-    Message {
-        text: String,
-    },
-    Warning {
-        text: String,
-    },
-    RunEnd {
-        recipe: String,
-        status: String,
-        duration: f64,
-    },
-}
+use progress::{Activity, Estimates, Progress};
+use schema::MicrostepStatus;
+use summary::Tally;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -85,26 +31,48 @@ pub enum Format {
     Quiet,
 }
 
+/// What the command line said about output, for every `Output` of the process.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Settings {
+    pub colors: color::Colors,
+    /// `-q`: errors and the summary only.
+    pub quiet: bool,
+}
+
+static SETTINGS: OnceLock<Settings> = OnceLock::new();
+
+/// Called once by main.
+pub fn configure(settings: Settings) {
+    let _ = SETTINGS.set(settings);
+}
+
+pub fn settings() -> Settings {
+    SETTINGS.get().copied().unwrap_or_default()
+}
+
+#[derive(Default)]
+struct State {
+    tally: Tally,
+    progress: Option<Progress>,
+}
+
 pub struct Output {
     format: Format,
     color: bool,
-    lock: Mutex<()>,
-}
-
-fn secs(d: f64) -> String {
-    if d < 10.0 {
-        format!("{d:.2}")
-    } else {
-        format!("{d:.0}")
-    }
+    color_err: bool,
+    quiet: bool,
+    state: Mutex<State>,
 }
 
 impl Output {
     pub fn new(format: Format, color: bool) -> Output {
+        let s = settings();
         Output {
             format,
             color,
-            lock: Mutex::new(()),
+            color_err: s.colors.stderr,
+            quiet: s.quiet,
+            state: Mutex::new(State::default()),
         }
     }
 
@@ -114,6 +82,59 @@ impl Output {
 
     pub fn color(&self) -> bool {
         self.color
+    }
+
+    /// Whether stderr is coloured (errors shown during a build).
+    pub fn color_err(&self) -> bool {
+        self.color_err
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Shows the live status line when stdout is a terminal and people read the output.
+    /// `runs[i]` says whether microstep i will run; `history` holds how long each slug took.
+    pub fn start_progress(
+        &self,
+        slugs: &[&str],
+        runs: &[bool],
+        history: &std::collections::HashMap<String, f64>,
+    ) {
+        if self.format != Format::Human || self.quiet {
+            return;
+        }
+        let estimates = Estimates::new(slugs, runs, history);
+        let p = Progress::new(slugs.len(), estimates);
+        if !p.is_hidden() {
+            self.lock().progress = Some(p);
+        }
+    }
+
+    pub fn stop_progress(&self) {
+        if let Some(p) = self.lock().progress.take() {
+            p.finish();
+        }
+    }
+
+    /// Runs `f` (a prompt, a message printed outside the event stream) with the status line
+    /// cleared, so the two never mix.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        let state = self.lock();
+        match &state.progress {
+            Some(p) => p.suspend(f),
+            None => {
+                drop(state);
+                f()
+            }
+        }
+    }
+
+    /// What the current microstep is doing, for the status line.
+    pub fn activity(&self, activity: Activity) {
+        if let Some(p) = &self.lock().progress {
+            p.activity(activity);
+        }
     }
 
     pub fn line(&self, ctx: Ctx, stream: Stream, line: &str) {
@@ -132,107 +153,203 @@ impl Output {
         self.emit(Event::Warning { text: text.into() });
     }
 
+    /// The end-of-build summary, from what this output saw of the run.
+    pub fn summary(&self, duration: Duration, resume: Option<String>) {
+        let s = self.lock().tally.summary(duration.as_secs_f64(), resume);
+        self.emit(Event::Summary(s));
+    }
+
     pub fn emit(&self, event: Event) {
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        // Warnings are for the person, not for a pipe reading the build's output.
-        if let (Event::Warning { .. }, Format::Human | Format::Quiet) = (&event, self.format) {
-            let mut err = std::io::stderr().lock();
-            let _ = self.human(&mut err, &event);
+        let mut state = self.lock();
+        state.tally.observe(&event);
+        if let Some(p) = &state.progress {
+            follow(p, &event);
+        }
+        if self.format == Format::Json {
+            drop(state);
+            schema::write(&event);
             return;
         }
-        let mut out = std::io::stdout().lock();
-        let _ = match self.format {
-            // Every event carries the time it happened, so a reader can time what lies
-            // between two events (an apply, say) without timestamping lines itself.
-            Format::Json => match serde_json::to_value(&event) {
-                Ok(serde_json::Value::Object(mut map)) => {
-                    map.insert("time".into(), serde_json::json!(crate::checkpoint::now()));
-                    writeln!(out, "{}", serde_json::Value::Object(map))
-                }
-                _ => Ok(()),
-            },
-            Format::Human => self.human(&mut out, &event),
-            Format::Quiet => match &event {
-                Event::Warning { .. } => self.human(&mut out, &event),
-                _ => Ok(()),
-            },
+        let shown = match self.format {
+            Format::Quiet => matches!(event, Event::Warning { .. }),
+            _ if self.quiet => matches!(event, Event::Summary(_)),
+            _ => true,
         };
-        let _ = out.flush();
-    }
-
-    fn paint(&self, s: &str, f: impl Fn(&str) -> colored::ColoredString) -> String {
-        if self.color {
-            f(s).to_string()
+        if !shown {
+            return;
+        }
+        // Warnings are for the person, not for a pipe reading the build's output.
+        let to_stderr = matches!(event, Event::Warning { .. });
+        let color = if to_stderr {
+            self.color_err
         } else {
-            s.to_string()
+            self.color
+        };
+        let mut text = Vec::new();
+        let _ = human(&mut text, &event, color);
+        if text.is_empty() {
+            return;
+        }
+        let write = || {
+            if to_stderr {
+                let mut err = std::io::stderr().lock();
+                let _ = err.write_all(&text);
+                let _ = err.flush();
+            } else {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(&text);
+                let _ = out.flush();
+            }
+        };
+        match &state.progress {
+            Some(p) => p.suspend(write),
+            None => write(),
         }
     }
+}
 
-    fn human(&self, out: &mut impl Write, event: &Event) -> std::io::Result<()> {
-        match event {
-            Event::RunStart { .. } => Ok(()),
-            Event::MicrostepStart {
-                order,
-                slug,
-                action,
-                ..
-            } => {
-                writeln!(
+/// Moves the status line along with the build.
+fn follow(p: &Progress, event: &Event) {
+    match event {
+        Event::MicrostepStart {
+            order,
+            slug,
+            action,
+            ..
+        } => {
+            let activity = match action {
+                crate::build::Action::Run => Activity::Running,
+                crate::build::Action::UseCheckpoint => Activity::Restoring,
+                crate::build::Action::Skip | crate::build::Action::Done => Activity::Skipping,
+            };
+            p.microstep(*order, slug, activity);
+        }
+        Event::CheckpointApplyStart { .. } => p.activity(Activity::ApplyingCheckpoint),
+        Event::CheckpointCreateStart { .. } => p.activity(Activity::CreatingCheckpoint),
+        Event::CheckpointUploadStart { .. } => p.activity(Activity::Uploading),
+        Event::RunEnd { .. } => p.finish(),
+        _ => {}
+    }
+}
+
+fn paint(color: bool, s: &str, f: impl Fn(&str) -> colored::ColoredString) -> String {
+    if color {
+        f(s).to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+/// Kameleon's rhythm: `Step N : slug`, ` --> what`, `[ctx] line`, `Step X took`.
+fn human(out: &mut impl Write, event: &Event, color: bool) -> std::io::Result<()> {
+    let paint = |s: &str, f: fn(&str) -> colored::ColoredString| paint(color, s, f);
+    match event {
+        Event::MicrostepStart {
+            order,
+            slug,
+            action,
+            ..
+        } => {
+            writeln!(
+                out,
+                "{}",
+                paint(&format!("Step {order} : {slug}"), |s| s.bold())
+            )?;
+            writeln!(out, " --> {}", action.describe())
+        }
+        Event::Output {
+            context,
+            stream,
+            line,
+        } => {
+            let prefix = format!("[{context}]");
+            let prefix = match stream {
+                Stream::Stdout => paint(&prefix, |s| s.dimmed()),
+                Stream::Stderr => paint(&prefix, |s| s.yellow()),
+            };
+            writeln!(out, "{prefix} {line}")
+        }
+        Event::StepEnd { step, duration, .. } => {
+            writeln!(out, "Step {step} took: {} secs", summary::secs(*duration))
+        }
+        Event::CheckpointCreateStart { id, .. } => writeln!(
+            out,
+            " --> Creating checkpoint : {}",
+            paint(crate::checkpoint_id::short(id), |s| s.cyan())
+        ),
+        Event::CheckpointApplyStart { id, slug } => writeln!(
+            out,
+            " --> Applying checkpoint : {} ({slug})",
+            paint(crate::checkpoint_id::short(id), |s| s.cyan())
+        ),
+        Event::CheckpointUploadStart { id, .. } => writeln!(
+            out,
+            " --> Uploading checkpoint : {}",
+            paint(crate::checkpoint_id::short(id), |s| s.cyan())
+        ),
+        Event::MicrostepEnd {
+            status: MicrostepStatus::Failed,
+            slug,
+            exit_status,
+            ..
+        } => match exit_status {
+            Some(code) => writeln!(out, " --> {slug} failed (exit status {code})"),
+            None => writeln!(out, " --> {slug} failed"),
+        },
+        Event::Message { text } => writeln!(out, "{text}"),
+        Event::Warning { text } => {
+            writeln!(out, "{} {text}", paint("warning:", |s| s.yellow().bold()))
+        }
+        Event::Summary(s) => {
+            for line in summary::lines(s) {
+                writeln!(out, "{line}")?;
+            }
+            Ok(())
+        }
+        Event::RunEnd {
+            recipe,
+            status,
+            duration,
+            ..
+        } => {
+            match status {
+                schema::RunOutcome::Succeeded => writeln!(
                     out,
                     "{}",
-                    self.paint(&format!("Step {order} : {slug}"), |s| s.bold())
-                )?;
-                writeln!(out, " --> {action}")
+                    paint(&format!("Successfully built '{recipe}'"), |s| s
+                        .green()
+                        .bold())
+                )?,
+                schema::RunOutcome::Failed => writeln!(
+                    out,
+                    "{}",
+                    paint(&format!("Build of '{recipe}' failed"), |s| s.red().bold())
+                )?,
+                schema::RunOutcome::Interrupted => writeln!(
+                    out,
+                    "{}",
+                    paint(&format!("Build of '{recipe}' interrupted"), |s| s
+                        .yellow()
+                        .bold())
+                )?,
             }
-            Event::Output {
-                context,
-                stream,
-                line,
-            } => {
-                let prefix = format!("[{context}]");
-                let prefix = match stream {
-                    Stream::Stdout => self.paint(&prefix, |s| s.dimmed()),
-                    Stream::Stderr => self.paint(&prefix, |s| s.yellow()),
-                };
-                writeln!(out, "{prefix} {line}")
-            }
-            Event::MicrostepEnd { .. } => Ok(()),
-            Event::StepEnd { step, duration, .. } => {
-                writeln!(out, "Step {step} took: {} secs", secs(*duration))
-            }
-            Event::CheckpointCreated { id, .. } => writeln!(
-                out,
-                " --> Creating checkpoint : {}",
-                self.paint(crate::checkpoint_id::short(id), |s| s.cyan())
-            ),
-            Event::CheckpointApplied { id, slug } => writeln!(
-                out,
-                " --> Applying checkpoint : {} ({slug})",
-                self.paint(crate::checkpoint_id::short(id), |s| s.cyan())
-            ),
-            Event::Message { text } => writeln!(out, "{text}"),
-            Event::Warning { text } => writeln!(
-                out,
-                "{} {text}",
-                self.paint("warning:", |s| s.yellow().bold())
-            ),
-            Event::RunEnd {
-                recipe,
-                status,
-                duration,
-            } => {
-                if status == "succeeded" {
-                    writeln!(
-                        out,
-                        "{}",
-                        self.paint(&format!("Successfully built '{recipe}'"), |s| s
-                            .green()
-                            .bold())
-                    )?;
-                }
-                writeln!(out, "Total duration : {} secs", secs(*duration))
-            }
+            writeln!(out, "Total duration : {} secs", summary::secs(*duration))
         }
+        // Events of other commands, which print their own tables, and of the JSON envelope.
+        Event::Start { .. }
+        | Event::RunStart { .. }
+        | Event::CheckpointApplied { .. }
+        | Event::CheckpointCreated { .. }
+        | Event::CheckpointUploaded { .. }
+        | Event::MicrostepEnd { .. }
+        | Event::PlanMicrostep { .. }
+        | Event::Explain { .. }
+        | Event::PlanCommands { .. }
+        | Event::PlanDriver { .. }
+        | Event::Checkpoint(_)
+        | Event::Graph { .. }
+        | Event::Error(_)
+        | Event::End { .. } => Ok(()),
     }
 }
 

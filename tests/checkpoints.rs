@@ -133,10 +133,7 @@ fn json_rows(t: &Test, extra: &[&str]) -> Vec<serde_json::Value> {
     args.extend(extra);
     let run = t.cairn(&args);
     run.success();
-    run.stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{run}")))
-        .collect()
+    crate::common::json_events(&run.stdout, "checkpoint")
 }
 
 /// What a directory tree holds: each relative path with its file type, permission bits, and

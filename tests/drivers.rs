@@ -274,10 +274,9 @@ fn full_ids(t: &Test, extra: &[&str]) -> Vec<(String, bool)> {
     args.extend(extra);
     let run = t.cairn(&args);
     run.success();
-    run.stdout
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+    crate::common::json_events(&run.stdout, "checkpoint")
+        .iter()
+        .map(|v| {
             (
                 v["id"].as_str().unwrap().to_string(),
                 v["valid"].as_bool().unwrap(),

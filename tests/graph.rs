@@ -27,7 +27,9 @@ fn json_graph_has_every_microstep_and_follows_the_id_chain() {
     let t = recipe();
     let run = t.cairn(&["graph", "recipe.yaml", "--format", "json"]);
     run.success();
-    let v: serde_json::Value = serde_json::from_str(run.stdout.trim()).expect("one JSON document");
+    let graphs = crate::common::json_events(&run.stdout, "graph");
+    assert_eq!(graphs.len(), 1, "one graph event\n{run}");
+    let v = &graphs[0];
     let slugs: Vec<&str> = v["nodes"]
         .as_array()
         .unwrap()

@@ -70,12 +70,15 @@ fn json_output_is_one_event_per_line() {
         "times go forward: {times:?}"
     );
 
-    let first = &events[0];
+    assert_eq!(kind(&events[0]), "start");
+    assert_eq!(events[0]["schema_version"], 1);
+    let first = &events[1];
     assert_eq!(kind(first), "run_start");
     assert_eq!(first["recipe"], "recipe.yaml");
     assert_eq!(first["microsteps"], 2);
 
-    let last = events.last().unwrap();
+    assert_eq!(kind(events.last().unwrap()), "end");
+    let last = &events[events.len() - 2];
     assert_eq!(kind(last), "run_end");
     assert_eq!(last["status"], "succeeded");
     assert!(last["duration"].as_f64().is_some());
@@ -160,9 +163,18 @@ fn json_output_reports_a_failure() {
     assert_eq!(end["slug"], "setup/s/bad");
     assert_eq!(end["status"], "failed");
     assert!(!run.stdout.contains("setup/s/never"), "{run}");
-    let last = events.last().unwrap();
-    assert_eq!(last["event"], "run_end");
-    assert_eq!(last["status"], "failed");
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds[kinds.len() - 4..],
+        ["summary", "run_end", "error", "end"]
+    );
+    let run_end = &events[events.len() - 3];
+    assert_eq!(run_end["status"], "failed");
+    assert_eq!(run_end["exit_code"], 1);
+    assert_eq!(events.last().unwrap()["exit_code"], 1);
 }
 
 #[test]

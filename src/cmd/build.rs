@@ -9,6 +9,7 @@ use crate::checkpoint::{self, Store};
 use crate::checkpoint_id::short;
 use crate::cli::{BuildArgs, MicrostepCheckpoints, RecipeArgs};
 use crate::error::{Diagnostic, Error, Result};
+use crate::output::schema::RunOutcome;
 use crate::output::{Event, Format, Output};
 use crate::plan::Plan;
 use crate::state::{RunStatus, StateDb, StepStatus};
@@ -51,7 +52,17 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
             .iter()
             .filter(|m| checkpoint::checkpointable(m))
         {
-            println!("{} | {}", short(&ms.id), ms.slug);
+            if args.json {
+                output.emit(Event::Checkpoint(crate::output::CheckpointRow {
+                    id: ms.id.clone(),
+                    slug: ms.slug.clone(),
+                    created_at: None,
+                    duration: None,
+                    valid: true,
+                }));
+            } else {
+                println!("{} | {}", short(&ms.id), ms.slug);
+            }
         }
         return Ok(());
     }
@@ -147,11 +158,13 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
     let argv: Vec<String> = std::env::args().collect();
     let run_id = db.begin_run(&plan.recipe.path.display().to_string(), &argv.join(" "))?;
     output.emit(Event::RunStart {
+        run_id,
         recipe: recipe_file.clone(),
         build_dir: plan.build_dir.display().to_string(),
         microsteps: plan.microsteps.len(),
     });
     let started = Instant::now();
+    crate::output::schema::set_resume(resume_hint(&args.recipe, &plan));
     let mut contexts = Contexts::new(&plan, &output)?;
     contexts.interactive = interactive;
     let settings = Settings {
@@ -181,11 +194,21 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
         Err(_) => RunStatus::Failed,
     };
     db.end_run(run_id, status)?;
+    let (outcome, exit_code) = match &result {
+        Ok(()) => (RunOutcome::Succeeded, 0),
+        Err(e @ Error::Interrupted { .. }) => (RunOutcome::Interrupted, e.exit_code()),
+        Err(e) => (RunOutcome::Failed, e.exit_code()),
+    };
+    let resume = (outcome != RunOutcome::Succeeded).then(|| engine.settings.resume_hint.clone());
+    output.summary(started.elapsed(), resume);
     output.emit(Event::RunEnd {
+        run_id,
         recipe: recipe_file,
-        status: status.as_str().to_string(),
+        status: outcome,
         duration: started.elapsed().as_secs_f64(),
+        exit_code,
     });
+    output.stop_progress();
     result
 }
 
@@ -219,6 +242,7 @@ fn execute(
         Some(actions) => actions,
         None => checkpoint::actions(plan, checkpointing, resume),
     };
+    start_progress(plan, &actions, engine, checkpointing);
     if let (Some(store), Some(r)) = (&engine.store, resume) {
         store.apply(&mut engine.contexts, &plan.microsteps[r], &engine.output)?;
         // Checked after the apply, which restores the state files inside the checkpoint's
@@ -252,6 +276,29 @@ fn execute(
             }
         }
     }
+}
+
+/// The live status line, with the time each microstep that will run took when it last
+/// completed in this build dir (and its checkpoint's creation, when this build makes them).
+fn start_progress(plan: &Plan, actions: &[Action], engine: &Engine<'_>, checkpointing: bool) {
+    let db = engine.db;
+    let mut history: std::collections::HashMap<String, f64> = std::collections::HashMap::new();
+    if let Ok(recorded) = db.recorded_durations() {
+        for r in recorded {
+            let e = history.entry(r.slug).or_insert(0.0);
+            *e = e.max(r.seconds);
+        }
+    }
+    if checkpointing && let Ok(creates) = db.last_create_durations() {
+        for (slug, d) in creates {
+            if let Some(e) = history.get_mut(&slug) {
+                *e += d;
+            }
+        }
+    }
+    let slugs: Vec<&str> = plan.microsteps.iter().map(|m| m.slug.as_str()).collect();
+    let runs: Vec<bool> = actions.iter().map(|a| *a == Action::Run).collect();
+    engine.output.start_progress(&slugs, &runs, &history);
 }
 
 /// Installer-mode resume: the microsteps an earlier run completed with the same ID are not run

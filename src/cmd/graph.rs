@@ -12,7 +12,10 @@ pub fn run(args: &RecipeArgs, format: GraphFormat) -> Result<()> {
     let text = match format {
         GraphFormat::Dot => dot(&plan),
         GraphFormat::Mermaid => mermaid(&plan),
-        GraphFormat::Json => json(&plan),
+        GraphFormat::Json => {
+            json(&plan);
+            return Ok(());
+        }
     };
     print!("{text}");
     Ok(())
@@ -91,7 +94,7 @@ fn mermaid(plan: &Plan) -> String {
     s
 }
 
-fn json(plan: &Plan) -> String {
+fn json(plan: &Plan) {
     let nodes: Vec<serde_json::Value> = plan
         .microsteps
         .iter()
@@ -111,8 +114,9 @@ fn json(plan: &Plan) -> String {
         .into_iter()
         .map(|(a, b)| serde_json::json!({"from": plan.microsteps[a].slug, "to": plan.microsteps[b].slug}))
         .collect();
-    format!(
-        "{}\n",
-        serde_json::json!({"recipe": plan.recipe.name, "nodes": nodes, "edges": edges})
-    )
+    crate::output::schema::write(&crate::output::Event::Graph {
+        recipe: plan.recipe.name.clone(),
+        nodes,
+        edges,
+    });
 }

@@ -8,6 +8,7 @@ use crate::checkpoint;
 use crate::checkpoint_id::short;
 use crate::cli::RecipeArgs;
 use crate::error::Result;
+use crate::output::Event;
 use crate::plan::{Manifest, Plan, Resolved};
 use crate::state::{CheckpointRecord, StateDb};
 
@@ -21,9 +22,14 @@ pub fn run(args: &RecipeArgs, explain: bool, json: bool, commands: bool) -> Resu
         print_plan(&plan, &actions, json);
     }
     if explain {
-        println!();
-        for line in explanation(&plan, &records) {
-            println!("{line}");
+        let lines = explanation(&plan, &records);
+        if json {
+            crate::output::schema::write(&Event::Explain { lines });
+        } else {
+            println!();
+            for line in lines {
+                println!("{line}");
+            }
         }
     }
     Ok(())
@@ -58,8 +64,12 @@ pub fn print_plan(plan: &Plan, actions: &[Action], json: bool) {
     for (ms, action) in plan.microsteps.iter().zip(actions) {
         let what = action.short();
         if json {
-            let v = serde_json::json!({"order": ms.index + 1, "slug": ms.slug, "id": ms.id, "action": what});
-            println!("{v}");
+            crate::output::schema::write(&Event::PlanMicrostep {
+                order: ms.index + 1,
+                slug: ms.slug.clone(),
+                id: ms.id.clone(),
+                action: *action,
+            });
         } else {
             println!(
                 "{:>3}  {}  {:<15} {}",
@@ -78,20 +88,15 @@ fn print_commands(plan: &Plan, actions: &[Action], json: bool) -> Result<()> {
     let driver = crate::checkpoint::driver_of(plan)?;
     for (ms, action) in plan.microsteps.iter().zip(actions) {
         if json {
-            let mut v = serde_json::json!({
-                "order": ms.index + 1,
-                "slug": ms.slug,
-                "id": ms.id,
-                "action": action.short(),
-                "commands": commands_json(&ms.commands),
+            crate::output::schema::write(&Event::PlanCommands {
+                order: ms.index + 1,
+                slug: ms.slug.clone(),
+                id: ms.id.clone(),
+                action: *action,
+                hook: ms.hook,
+                commands: commands_json(&ms.commands),
+                rollback: commands_json(&ms.rollback),
             });
-            if let Some(hook) = ms.hook {
-                v["hook"] = serde_json::to_value(hook).unwrap_or_default();
-            }
-            if !ms.rollback.is_empty() {
-                v["rollback"] = commands_json(&ms.rollback);
-            }
-            println!("{v}");
         } else {
             println!(
                 "{:>3}  {}  {:<15} {}",
@@ -137,12 +142,11 @@ fn print_commands(plan: &Plan, actions: &[Action], json: bool) -> Result<()> {
         text.extend(lines.into_iter().map(|l| l.replace(STAND_IN, shown)));
     }
     if json {
-        let v = serde_json::json!({"driver": {
-            "name": driver.name(),
-            "path": driver.driver.path.display().to_string(),
-            "operations": ops,
-        }});
-        println!("{v}");
+        crate::output::schema::write(&Event::PlanDriver {
+            name: driver.name().to_string(),
+            path: driver.driver.path.display().to_string(),
+            operations: ops,
+        });
     } else {
         println!(
             "driver {} ({})",

@@ -167,7 +167,11 @@ impl Progress {
             live.activity = activity;
             live.since = Instant::now();
             let index = order.saturating_sub(1);
-            live.ahead = self.estimates.after(index);
+            // Without any earlier run, a "0:00 left" at the last microstep would be a guess.
+            live.ahead = self
+                .estimates
+                .after(index)
+                .filter(|_| self.estimates.known());
             live.current = self.estimates.of(index);
         }
         self.bar.set_position(order as u64);

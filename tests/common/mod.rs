@@ -380,3 +380,16 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The events of type `kind` in a `--json` stream (docs/json.md), after checking that every
+/// line is one JSON object.
+pub fn json_events(stdout: &str, kind: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))
+        })
+        .filter(|v| v["event"] == kind)
+        .collect()
+}
