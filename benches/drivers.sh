@@ -18,8 +18,8 @@
 #     create 1  (full tree)    and    create 2  (after a one-file change).
 # Then the rootfs is made to diverge (one file appended to, one file added) and
 #     apply     `cairn build -c -F setup/bench/change`
-# is timed from the `checkpoint_applied` event to the next `microstep_start` (cairn emits the
-# former just before running the driver's `apply`); then the rootfs is deleted and
+# is timed from the `checkpoint_apply_start` event to the next `microstep_start` (the driver's
+# `apply` and restarting the context shells); then the rootfs is deleted and
 #     apply (no target)  the same into a missing rootfs.
 # After each apply the rootfs is compared with the expected tree (diff -r).
 # Space: the filesystem's used blocks after both checkpoints minus before (counts shared
@@ -112,10 +112,11 @@ log "tree: $tree_files files, $tree_mib MiB"
 changed="d00/s0/f00000"
 used_kib() { sync; df -k --output=used "$mnt" | tail -1 | tr -d ' '; }
 stamp() { local line; while IFS= read -r line; do printf '%s\t%s\n' "$EPOCHREALTIME" "$line"; done; }
-# The seconds between the checkpoint_applied event and the next microstep_start in a stamped log.
+# The seconds between the checkpoint_apply_start event and the next microstep_start in a
+# stamped log.
 apply_secs() {
     awk -F'\t' '
-        index($2, "\"event\":\"checkpoint_applied\"") { t = $1 }
+        index($2, "\"event\":\"checkpoint_apply_start\"") { t = $1 }
         t != "" && index($2, "\"event\":\"microstep_start\"") { printf "%.6f\n", $1 - t; exit }
     ' "$1"
 }

@@ -48,9 +48,10 @@ def load_cairn(path, log):
                 if not line:
                     continue
                 d = json.loads(line)
-                if "driver" in d:
-                    driver = d["driver"]["operations"]
-                elif "slug" in d:
+                # docs/json.md: plan --commands writes plan_commands, then plan_driver.
+                if d.get("event") == "plan_driver":
+                    driver = d["operations"]
+                elif d.get("event") == "plan_commands":
                     micro.append((d["slug"], d["commands"]))
     except (OSError, ValueError) as e:
         return None, f"bad output ({e})"
