@@ -131,6 +131,12 @@ pub fn render(db: &StateDb, plan: Option<&Plan>, title: &str) -> Result<String> 
                 .or_insert_with(|| ms.manifest.clone());
         }
     }
+    // Sizes as the cost accounting measured them, for ops that did not record one.
+    let sizes: HashMap<String, i64> = db
+        .checkpoint_costs()?
+        .into_iter()
+        .filter_map(|c| Some((c.id, c.size?)))
+        .collect();
     let mut by_run: BTreeMap<i64, Vec<&StepRecord>> = BTreeMap::new();
     for s in &steps {
         by_run.entry(s.run_id).or_default().push(s);
@@ -155,6 +161,7 @@ pub fn render(db: &StateDb, plan: Option<&Plan>, title: &str) -> Result<String> 
                 .get(&Some(run.id))
                 .map(Vec::as_slice)
                 .unwrap_or(&[]),
+            &sizes,
             if i == 0 || previous.is_empty() {
                 None
             } else {
@@ -178,8 +185,9 @@ pub fn render(db: &StateDb, plan: Option<&Plan>, title: &str) -> Result<String> 
     slowest.truncate(25);
 
     let checkpoints: Vec<serde_json::Value> = {
-        let mut sizes: HashMap<&str, Option<i64>> = HashMap::new();
-        for o in ops.iter().filter(|o| o.op == "create") {
+        let mut sizes: HashMap<&str, Option<i64>> =
+            sizes.iter().map(|(k, v)| (k.as_str(), Some(*v))).collect();
+        for o in ops.iter().filter(|o| o.op == "create" && o.size.is_some()) {
             sizes.insert(o.checkpoint_id.as_str(), o.size);
         }
         db.checkpoints()?
@@ -220,6 +228,7 @@ fn run_data(
     run: &RunRecord,
     records: &[&StepRecord],
     ops: &[&CheckpointOp],
+    sizes: &HashMap<String, i64>,
     previous: Option<&HashMap<String, String>>,
     manifests: &HashMap<String, Manifest>,
     slugs: &mut Names,
@@ -308,7 +317,11 @@ fn run_data(
                     slugs.get(&o.slug),
                     o.started_at - run.started_at,
                     o.duration,
-                    o.size,
+                    o.size.or_else(|| {
+                        (o.op == "create")
+                            .then(|| sizes.get(&o.checkpoint_id).copied())
+                            .flatten()
+                    }),
                 )
             })
             .collect(),
