@@ -146,8 +146,8 @@ pub fn render(db: &StateDb, plan: Option<&Plan>, title: &str) -> Result<String> 
         ops_by_run.entry(o.run_id).or_default().push(o);
     }
 
-    let mut slugs = Names::default();
-    let mut ids = Names::default();
+    // Slugs and IDs, each written once in the page.
+    let mut names = (Names::default(), Names::default());
     let mut previous: HashMap<String, String> = HashMap::new();
     let mut out_runs = Vec::new();
     let mut slowest: Vec<(f64, i64, String)> = Vec::new();
@@ -168,8 +168,7 @@ pub fn render(db: &StateDb, plan: Option<&Plan>, title: &str) -> Result<String> 
                 Some(&previous)
             },
             &manifests,
-            &mut slugs,
-            &mut ids,
+            &mut names,
         );
         for s in records {
             if s.status == StepStatus::Completed || s.status == StepStatus::Failed {
@@ -208,8 +207,8 @@ pub fn render(db: &StateDb, plan: Option<&Plan>, title: &str) -> Result<String> 
     let data = json!({
         "title": title,
         "generated": crate::checkpoint::now(),
-        "slugs": slugs.list,
-        "ids": ids.list.iter().map(|i| crate::checkpoint_id::short(i)).collect::<Vec<_>>(),
+        "slugs": names.0.list,
+        "ids": names.1.list.iter().map(|i| crate::checkpoint_id::short(i)).collect::<Vec<_>>(),
         "runs": out_runs,
         "slowest": slowest,
         "checkpoints": checkpoints,
@@ -231,9 +230,9 @@ fn run_data(
     sizes: &HashMap<String, i64>,
     previous: Option<&HashMap<String, String>>,
     manifests: &HashMap<String, Manifest>,
-    slugs: &mut Names,
-    ids: &mut Names,
+    names: &mut (Names, Names),
 ) -> RunData {
+    let (slugs, ids) = (&mut names.0, &mut names.1);
     let end = run
         .ended_at
         .or_else(|| records.iter().filter_map(|s| s.ended_at).reduce(f64::max))
