@@ -46,8 +46,7 @@ pub(crate) const COMMAND_KEYS: [&str; 9] = [
 ];
 
 pub fn read_yaml(path: &Path, what: &'static str) -> Result<Node> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(what, path, e))?;
-    let file = SourceFile::new(path, text);
+    let file = yaml::read(path, what)?;
     Ok(yaml::parse(&file)?)
 }
 
