@@ -14,6 +14,58 @@ use std::path::{Path, PathBuf};
 use crate::error::{Diagnostic, Error, Result};
 use crate::state::StateError;
 
+fn describe(left: &[(i32, Vec<i32>)]) -> String {
+    left.iter()
+        .map(|(g, pids)| {
+            let names: Vec<String> = pids
+                .iter()
+                .map(|p| {
+                    let comm =
+                        std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+                    format!("{p} {}", comm.trim())
+                })
+                .collect();
+            format!("group {g}: {}", names.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn leftover_error(build_dir: &Path, left: &[(i32, Vec<i32>)]) -> Diagnostic {
+    Diagnostic::new(format!(
+        "processes an earlier cairn started in build dir {} are still running",
+        build_dir.display()
+    ))
+    .note(format!(
+        "that cairn was killed before it could stop them; they may still change the build:\n{}",
+        describe(left)
+    ))
+    .hint(format!(
+        "wait for them to end, kill them (kill -KILL -- -{}), or run again with --yes to have cairn kill them first",
+        left[0].0
+    ))
+}
+
+/// SIGKILLs the groups and waits (a few seconds at most) until they are gone.
+fn kill_leftovers(left: &[(i32, Vec<i32>)]) -> Result<()> {
+    for (g, _) in left {
+        eprintln!(
+            "warning: killing process group {g}, left running by an earlier cairn in this build dir"
+        );
+        crate::exec::kill_group(*g, crate::exec::Signal::SIGKILL);
+    }
+    for _ in 0..500 {
+        if left.iter().all(|(g, _)| !crate::exec::group_alive(*g)) {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Err(Error::Locked(Box::new(
+        Diagnostic::new("processes an earlier cairn left running would not die")
+            .note(describe(left)),
+    )))
+}
+
 pub struct BuildLock {
     _file: File,
 }
@@ -138,7 +190,14 @@ pub fn open_private_file(path: &Path) -> Result<File, StateError> {
     Ok(file)
 }
 
+/// Takes the build dir's lock, refusing to go on while processes an earlier (SIGKILLed)
+/// cairn started in it are still running.
 pub fn acquire(build_dir: &Path) -> Result<BuildLock> {
+    acquire_killing_leftovers(build_dir, false)
+}
+
+/// As [`acquire`]; with `kill` (`--yes`), leftover processes are killed first instead.
+pub fn acquire_killing_leftovers(build_dir: &Path, kill: bool) -> Result<BuildLock> {
     let dir = private_dir(build_dir)?;
     let path = dir.join("lock");
     let mut file = open_private_file(&path)?;
@@ -147,7 +206,20 @@ pub fn acquire(build_dir: &Path) -> Result<BuildLock> {
             let _ = file.set_len(0);
             let _ = file.rewind();
             let _ = writeln!(file, "{}", std::process::id());
-            Ok(BuildLock { _file: file })
+            let lock = BuildLock { _file: file };
+            let record_path = dir.join("processes");
+            let mut record = open_private_file(&record_path)?;
+            let mut text = String::new();
+            let _ = record.read_to_string(&mut text);
+            let left = crate::exec::leftovers(&text);
+            if !left.is_empty() {
+                if !kill {
+                    return Err(Error::Locked(Box::new(leftover_error(build_dir, &left))));
+                }
+                kill_leftovers(&left)?;
+            }
+            crate::exec::record_groups_in(record);
+            Ok(lock)
         }
         Err(std::fs::TryLockError::WouldBlock) => {
             // The holder writes its pid just after it locks: a moment later, if it is not

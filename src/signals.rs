@@ -1,4 +1,4 @@
-//! Ctrl+C and SIGTERM. cairn's children run in process groups of their own, so the terminal's
+//! Ctrl+C, SIGTERM, SIGHUP and SIGQUIT. cairn's children run in process groups of their own, so the terminal's
 //! SIGINT reaches cairn alone; cairn passes it on to every live group, waits a grace period,
 //! then kills what is left. A second signal kills at once. Either way cairn itself stays alive
 //! to write the record and run the clean hooks.
@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
 use crate::exec::{self, Signal};
 
@@ -41,16 +41,19 @@ pub fn install() -> std::io::Result<()> {
         signal_hook::consts::SIGPIPE,
         std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
     )?;
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    // A closed terminal or a dropped ssh connection (SIGHUP), and Ctrl+\\ (SIGQUIT), end a
+    // build like SIGTERM: otherwise cairn dies at once, leaving the run marked running and its
+    // shells (in groups of their own, which the terminal's signal never reaches) running on.
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT])?;
     std::thread::spawn(move || {
         for sig in signals.forever() {
             RECEIVED.store(sig, Ordering::SeqCst);
             let n = COUNT.fetch_add(1, Ordering::SeqCst) + 1;
             if n == 1 {
-                let forward = if sig == SIGTERM {
-                    Signal::SIGTERM
-                } else {
+                let forward = if sig == SIGINT {
                     Signal::SIGINT
+                } else {
+                    Signal::SIGTERM
                 };
                 GRACE_ARMED.store(true, Ordering::SeqCst);
                 exec::signal_all(forward);

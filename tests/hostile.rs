@@ -242,3 +242,155 @@ fn checkpoints_and_plan_work_on_a_read_only_build_dir() {
     assert_eq!(run.stdout, planned.stdout);
     assert!(run.stdout.contains("use checkpoint"), "{run}");
 }
+
+// ---- signals and leftovers ----
+
+const SLEEPER: &str = r#"
+    setup:
+      - work:
+          - one:
+              - on_setup_clean:
+                  - exec_local: echo clean >> clean.log
+              - exec_local: |
+                  echo $$ > shell.pid
+                  touch started
+                  sleep 30
+"#;
+
+/// A cairn started in the background, killed (with its whole tree) when the test ends.
+struct Running {
+    child: std::process::Child,
+    pids: Vec<i32>,
+}
+
+impl Running {
+    fn start(t: &Test, args: &[&str]) -> Running {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .current_dir(t.path())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(fs::File::create(t.path().join("bg.stderr")).unwrap())
+            .spawn()
+            .unwrap();
+        let started = t.build_dir("recipe").join("started");
+        let begin = std::time::Instant::now();
+        while !started.exists() {
+            assert!(begin.elapsed().as_secs() < 30, "the build never started");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let shell: i32 = t.built("shell.pid").trim().parse().unwrap();
+        Running {
+            child,
+            pids: vec![shell],
+        }
+    }
+
+    fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), sig).unwrap();
+    }
+
+    fn wait(&mut self) -> Option<i32> {
+        let begin = std::time::Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s.code();
+            }
+            assert!(begin.elapsed().as_secs() < 20, "cairn did not end");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for p in &self.pids {
+            // The shell leads its group: the group goes with it.
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(*p),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    // A zombie no longer counts.
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit(')')
+            .next()
+            .is_some_and(|r| !r.trim_start().starts_with('Z'))
+    })
+}
+
+fn gone_within(pid: i32, secs: u64) -> bool {
+    let begin = std::time::Instant::now();
+    while alive(pid) {
+        if begin.elapsed().as_secs() >= secs {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    true
+}
+
+fn last_run_status(t: &Test) -> String {
+    let db = rusqlite::Connection::open(t.build_dir("recipe").join(".cairn/state.db")).unwrap();
+    db.query_row(
+        "SELECT status FROM runs ORDER BY id DESC LIMIT 1",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn sighup_and_sigquit_end_a_build_like_sigterm() {
+    use nix::sys::signal::Signal;
+    for (sig, code) in [(Signal::SIGHUP, 129), (Signal::SIGQUIT, 131)] {
+        let t = Test::new().file("recipe.yaml", SLEEPER);
+        let mut bg = Running::start(&t, &["build", "recipe.yaml"]);
+        bg.signal(sig);
+        assert_eq!(bg.wait(), Some(code), "{sig}: {}", t.read("bg.stderr"));
+        assert!(
+            t.read("bg.stderr").contains("cairn resume recipe.yaml"),
+            "{}",
+            t.read("bg.stderr")
+        );
+        assert!(
+            gone_within(bg.pids[0], 5),
+            "{sig}: the command's shell survived"
+        );
+        assert_eq!(last_run_status(&t), "interrupted", "{sig}");
+        assert_eq!(t.built("clean.log"), "clean\n", "{sig}: clean hooks ran");
+    }
+}
+
+#[test]
+fn leftovers_of_a_sigkilled_run_are_refused_then_killed_with_yes() {
+    let t = Test::new().file("recipe.yaml", SLEEPER);
+    let mut bg = Running::start(&t, &["build", "recipe.yaml"]);
+    bg.signal(nix::sys::signal::Signal::SIGKILL);
+    bg.wait();
+    let shell = bg.pids[0];
+    assert!(alive(shell), "the killed cairn's shell runs on");
+    let run = t.cairn(&["build", "recipe.yaml"]);
+    run.code(5)
+        .stderr_has("processes an earlier cairn started")
+        .stderr_has(&format!("group {shell}: {shell} bash"))
+        .stderr_has("--yes");
+    assert!(alive(shell), "refusing kills nothing");
+    // A rollback refuses too: it would race the leftovers as much.
+    t.cairn(&["rollback", "recipe.yaml", "--full"]).code(5);
+    // With --yes, they are killed first and the build resumes.
+    t.rewrite("recipe.yaml", &SLEEPER.replace("sleep 30", "true"));
+    let run = t.cairn(&["build", "recipe.yaml", "--yes"]);
+    run.success()
+        .stderr_has(&format!("killing process group {shell}"));
+    assert!(gone_within(shell, 2));
+    // A run that ended cleanly leaves nothing behind to refuse.
+    t.cairn(&["build", "recipe.yaml"]).success();
+}

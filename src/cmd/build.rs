@@ -81,7 +81,7 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
     }
 
     signals::install().map_err(|e| Error::Other(format!("cannot install signal handlers: {e}")))?;
-    let _lock = lock::acquire(&plan.build_dir)?;
+    let _lock = lock::acquire_killing_leftovers(&plan.build_dir, args.yes)?;
     let db = StateDb::open(&plan.build_dir)?;
     let interactive = prompt::allowed(args.yes);
 
