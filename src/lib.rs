@@ -14,6 +14,8 @@ pub mod context;
 pub mod driver;
 pub mod error;
 pub mod exec;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod lock;
 pub mod output;
 pub mod plan;

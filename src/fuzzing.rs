@@ -1,0 +1,100 @@
+//! Entry points for the fuzz targets (`fuzz/`, cargo-fuzz) and the property tests: each takes
+//! arbitrary bytes and must return, whatever they are, without a panic, a hang or an unbounded
+//! allocation. They live in the library so that the normal build keeps them compiling when the
+//! modules they call move.
+
+use std::path::Path;
+
+use crate::source::SourceFile;
+
+/// The YAML layer, in both dialects.
+pub fn yaml(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = crate::yaml::parse(&SourceFile::new("fuzz.yaml", text.to_string()));
+    for dialect in [
+        crate::recipe::dialect::Dialect::Native,
+        crate::recipe::dialect::Dialect::Kameleon,
+    ] {
+        let file = std::sync::Arc::new(SourceFile {
+            path: "fuzz.yaml".into(),
+            text: text.to_string(),
+            dialect,
+        });
+        let _ = crate::yaml::parse(&file);
+    }
+}
+
+/// Kameleon's dialect: detection, translation of its strings into templates, and YAML 1.1
+/// scalars; a translated string must render or fail cleanly.
+pub fn dialect(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = crate::recipe::dialect::detect(text);
+    let translated = crate::recipe::dialect::translate(text);
+    let _ = crate::recipe::dialect::cli_value(text);
+    let _ = crate::recipe::dialect::yaml11_plain(text);
+    let _ = crate::template::Renderer::default().render(&translated, &sample_data());
+}
+
+/// Templates as recipes write them, against a few variables.
+pub fn template(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = crate::template::Renderer::default().render(text, &sample_data());
+}
+
+fn sample_data() -> serde_json::Value {
+    serde_json::json!({
+        "a": "x",
+        "rootfs": "/b/rootfs",
+        "odd": "it's \"$(x)\" `y` \\ \n",
+        "checkpoint_id": "0123456789abcdef0123456789abcdef01234567",
+        "list-name": "v",
+    })
+}
+
+/// A recipe file, loaded and planned (planning resolves every variable and computes the IDs;
+/// it starts no process). `dir` is a scratch directory of the caller's.
+pub fn recipe(dir: &Path, data: &[u8]) {
+    let path = dir.join("fuzz.yaml");
+    if std::fs::write(&path, data).is_err() {
+        return;
+    }
+    let Ok(recipe) = crate::recipe::load::load(&path) else {
+        return;
+    };
+    let build_dir = dir.join("build");
+    let opts = crate::plan::PlanOptions {
+        cli_globals: &[],
+        build_dir: &build_dir,
+        checkpointing: true,
+    };
+    let _ = crate::plan::plan(recipe, &opts);
+}
+
+/// A driver file, loaded and bound to a scope; every operation is rendered.
+pub fn driver(dir: &Path, data: &[u8]) {
+    let path = dir.join("fuzz-driver.yaml");
+    if std::fs::write(&path, data).is_err() {
+        return;
+    }
+    let Ok(driver) = crate::driver::Driver::load(&path) else {
+        return;
+    };
+    let mut scope = crate::vars::Scope::default();
+    for (k, v) in [("rootfs", "/b/rootfs"), ("build_dir", "/b")] {
+        scope.set(
+            k,
+            crate::recipe::model::Text::new(v, crate::source::Span::synthetic("fuzz")),
+            crate::vars::Origin::Builtin,
+        );
+    }
+    let bound = crate::driver::BoundDriver::bind(driver, &scope);
+    for op in crate::driver::Op::ALL {
+        let _ = bound.commands(op, "0123456789abcdef0123456789abcdef01234567");
+    }
+}
