@@ -224,7 +224,7 @@ fn follow(p: &Progress, event: &Event) {
             };
             p.microstep(*order, slug, activity);
         }
-        Event::CheckpointApplyStart { .. } => p.activity(Activity::ApplyingCheckpoint),
+        Event::CheckpointApplyStart { slug, .. } => p.applying(slug),
         Event::CheckpointCreateStart { .. } => p.activity(Activity::CreatingCheckpoint),
         Event::CheckpointUploadStart { .. } => p.activity(Activity::Uploading),
         Event::RunEnd { .. } => p.finish(),

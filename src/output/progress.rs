@@ -178,6 +178,19 @@ impl Progress {
         self.bar.set_message(slug.to_string());
     }
 
+    /// A checkpoint is applied before any microstep runs: name it while that lasts.
+    pub fn applying(&self, slug: &str) {
+        {
+            let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+            live.activity = Activity::ApplyingCheckpoint;
+            live.since = Instant::now();
+        }
+        if self.bar.position() == 0 {
+            self.bar.set_message(format!("checkpoint after {slug}"));
+        }
+        self.bar.tick();
+    }
+
     pub fn activity(&self, activity: Activity) {
         self.live.lock().unwrap_or_else(|p| p.into_inner()).activity = activity;
         self.bar.tick();
