@@ -438,9 +438,11 @@ fn load_chain(path: &Path, opts: &LoadOptions<'_>) -> Result<Vec<RawRecipe>> {
             .filter(|e| !e.is_null() && e.as_str() != Some(""))
         {
             ext.str("`extend`")?;
-            // The parent's path may use the globals of the recipes below it and `-g`.
+            // The parent's path may use the globals of this recipe and of the recipes that
+            // extend it, a child's value winning (a child choosing `backend: docker` picks its
+            // grandparent's `extend: ../backend/$${backend}`, as Kameleon picks it), and `-g`.
             let mut known: IndexMap<String, Global> = IndexMap::new();
-            for r in chain.iter().rev().chain(std::iter::once(&raw)) {
+            for r in std::iter::once(&raw).chain(chain.iter().rev()) {
                 if let Some(g) = r.root.get("global") {
                     for (k, v) in g.map("`global`")? {
                         if let (Some(key), Ok(value)) =
