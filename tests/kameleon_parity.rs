@@ -17,6 +17,15 @@ fn commands_of(t: &Test, recipe: &str, slug: &str) -> serde_json::Value {
     panic!("no microstep {slug} in\n{run}");
 }
 
+/// The slugs of a `cairn plan` (the last column of each line).
+fn plan_slugs(run: &crate::common::Run) -> Vec<String> {
+    run.stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .map(str::to_string)
+        .collect()
+}
+
 /// The text of each exec command of `slug`, in order.
 fn exec_texts(t: &Test, recipe: &str, slug: &str) -> Vec<String> {
     commands_of(t, recipe, slug)
@@ -165,4 +174,56 @@ fn data_paths_have_no_double_slash_when_the_recipe_is_named_from_its_own_dir() {
     }
     t.cairn(&["build", "recipe.yaml"]).success();
     assert_eq!(t.read("build/recipe/motd"), "hello\n");
+}
+
+/// A child's global chooses its grandparent's `extend: ../backend/$${backend}`, as Kameleon
+/// resolves a parent's `extend` with the globals of the recipes that extend it.
+#[test]
+fn a_child_global_chooses_the_parent_of_its_parent() {
+    let t = Test::new()
+        .file(
+            "backend/chroot.yaml",
+            "setup:\n  - s:\n    - chroot_step:\n      - exec_local: echo chroot\n",
+        )
+        .file(
+            "backend/docker.yaml",
+            "setup:\n  - s:\n    - docker_step:\n      - exec_local: echo docker\n",
+        )
+        .file(
+            "env/base.yaml",
+            "extend: ../backend/$${backend}\nglobal:\n  backend: chroot\nsetup:\n  - \"@base\"\n",
+        )
+        .file(
+            "env/custom.yaml",
+            "extend: base.yaml\nglobal:\n  backend: docker\nsetup:\n  - \"@base\"\n",
+        );
+    let run = t.cairn(&["plan", "env/custom.yaml"]);
+    run.success();
+    assert_eq!(plan_slugs(&run), ["setup/s/docker_step"]);
+    let run = t.cairn(&["plan", "env/base.yaml"]);
+    assert_eq!(plan_slugs(&run), ["setup/s/chroot_step"]);
+}
+
+/// Kameleon's files are YAML 1.1 as Ruby reads it, and the command gets Ruby's printing of
+/// the number: `1.50` is 1.5, `17.10` is 17.1, `12:30` is 45000 (base 60).
+#[test]
+fn yaml_1_1_numbers_in_kameleon_files() {
+    let t = Test::new().file(
+        "recipe.yaml",
+        r#"
+        global:
+          version: 1.50
+          release: 17.10
+          at: 12:30
+          quoted: "17.10"
+        setup:
+          - s:
+            - m:
+              - exec_local: echo $${version} $${release} $${at} $${quoted}
+        "#,
+    );
+    assert_eq!(
+        exec_texts(&t, "recipe.yaml", "setup/s/m"),
+        ["echo 1.5 17.1 45000 17.10"]
+    );
 }
