@@ -85,7 +85,10 @@ pub fn leftovers(record: &str) -> Vec<(i32, Vec<i32>)> {
         // A zombie changes nothing any more; it only waits for a parent to reap it.
         let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .ok()
-            .and_then(|t| t.rfind(')').map(|i| t[i + 1..].trim_start().starts_with(['Z', 'X'])))
+            .and_then(|t| {
+                t.rfind(')')
+                    .map(|i| t[i + 1..].trim_start().starts_with(['Z', 'X']))
+            })
             .unwrap_or(true);
         if let Some((_, pgrp)) = stat(pid).filter(|_| !zombie) {
             members.push((pid, pgrp));

@@ -176,6 +176,10 @@ fn report_of_hello_rebuilt_after_a_change() {
     assert!(dom.contains("Changed since the run before"), "{dom}");
     assert!(dom.contains("Run #2") && dom.contains("Run #1"));
     assert!(dom.contains("Slowest microsteps"));
+    assert!(
+        dom.contains("Slowest steps of the last run (6 steps)"),
+        "{dom}"
+    );
 }
 
 /// What two builds of a 10,000-microstep recipe record, written straight into the state
@@ -295,6 +299,10 @@ fn report_of_ten_thousand_microsteps_stays_readable() {
         "every checkpoint is counted"
     );
     assert!(dom.contains("show more"));
+    assert!(
+        dom.contains("Slowest steps of the last run (91 steps)"),
+        "steps aggregated"
+    );
     assert!(dom.matches("<tr>").count() < 400, "rows are paged");
     assert!(
         dom.contains("setup/step90/m0 (exit status 2)"),
