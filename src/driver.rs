@@ -31,10 +31,16 @@ pub enum Op {
     Mutate,
     /// For `cairn driver check`: print a line that identifies the target's content.
     Fingerprint,
+    /// Write checkpoint `{{checkpoint_id}}` to `{{export_file}}`, whole, or as a delta against
+    /// `{{parent_id}}` when one is offered (then writing that ID to `{{export_file}}.base`).
+    Export,
+    /// Make checkpoint `{{checkpoint_id}}` from `{{import_file}}` (a delta against
+    /// `{{parent_id}}` when that is set), never listing it half-made.
+    Import,
 }
 
 impl Op {
-    pub const ALL: [Op; 9] = [
+    pub const ALL: [Op; 11] = [
         Op::Enabled,
         Op::Create,
         Op::Apply,
@@ -44,6 +50,8 @@ impl Op {
         Op::Verify,
         Op::Mutate,
         Op::Fingerprint,
+        Op::Export,
+        Op::Import,
     ];
     pub const REQUIRED: [Op; 3] = [Op::Create, Op::Apply, Op::List];
 
@@ -58,6 +66,8 @@ impl Op {
             Op::Verify => "verify",
             Op::Mutate => "mutate",
             Op::Fingerprint => "fingerprint",
+            Op::Export => "export",
+            Op::Import => "import",
         }
     }
 }
@@ -270,10 +280,28 @@ impl BoundDriver {
 
     /// The operation's commands, rendered for one checkpoint (or, for `mutate`, one round).
     pub fn commands(&self, op: Op, checkpoint_id: &str) -> Result<Vec<Resolved>> {
+        self.commands_with(op, checkpoint_id, &[])
+    }
+
+    /// Like `commands`, with the variables only some operations see (`export_file`,
+    /// `import_file`, `parent_id`).
+    pub fn commands_with(
+        &self,
+        op: Op,
+        checkpoint_id: &str,
+        extra: &[(&str, &str)],
+    ) -> Result<Vec<Resolved>> {
         let Some(cmds) = self.driver.ops.get(&op) else {
             return Ok(Vec::new());
         };
         let mut scope = self.scope.clone();
+        for (name, value) in extra {
+            scope.set(
+                name,
+                Text::new(*value, Span::synthetic("checkpoint")),
+                Origin::Builtin,
+            );
+        }
         let name = if op == Op::Mutate {
             "check_round"
         } else {
@@ -301,6 +329,43 @@ impl BoundDriver {
         contexts
             .run_all(&label, &cmds)
             .map_err(|f| self.failed(op, f))
+    }
+
+    /// Runs an operation with extra variables (see `commands_with`).
+    pub fn run_with(
+        &self,
+        contexts: &mut Contexts,
+        op: Op,
+        checkpoint_id: &str,
+        extra: &[(&str, &str)],
+    ) -> Result<()> {
+        let cmds = self.commands_with(op, checkpoint_id, extra)?;
+        let label = format!("driver {} ({op})", self.driver.name);
+        contexts
+            .run_all(&label, &cmds)
+            .map_err(|f| self.failed(op, f))
+    }
+
+    /// The operation as host shell scripts, to run away from the build's contexts (an export
+    /// on the upload thread); None when a command needs a context or is not a plain command.
+    pub fn host_scripts(
+        &self,
+        op: Op,
+        checkpoint_id: &str,
+        extra: &[(&str, &str)],
+    ) -> Result<Option<Vec<String>>> {
+        let cmds = self.commands_with(op, checkpoint_id, extra)?;
+        Ok(cmds
+            .into_iter()
+            .map(|c| match c {
+                Resolved::Exec {
+                    ctx: Ctx::Local,
+                    cmd,
+                    ..
+                } => Some(cmd),
+                _ => None,
+            })
+            .collect())
     }
 
     fn failed(&self, op: Op, f: Fail) -> Error {

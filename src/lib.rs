@@ -5,6 +5,7 @@
 //! `state` records what happened.
 
 pub mod build;
+pub mod cache;
 pub mod checkpoint;
 pub mod checkpoint_id;
 pub mod checkpoint_size;
