@@ -153,6 +153,19 @@ impl Driver {
                 .into());
             }
         }
+        if driver.ops.contains_key(&Op::Export) != driver.ops.contains_key(&Op::Import) {
+            let (has, lacks) = if driver.ops.contains_key(&Op::Export) {
+                (Op::Export, Op::Import)
+            } else {
+                (Op::Import, Op::Export)
+            };
+            return Err(Diagnostic::at(
+                &Span::new(&root.span.file, 1, 1, 1),
+                format!("driver has `{has}` but no `{lacks}`"),
+            )
+            .hint("a checkpoint exported on one machine must be importable on another: give both, or neither")
+            .into());
+        }
         Ok(driver)
     }
 

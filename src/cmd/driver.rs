@@ -286,6 +286,103 @@ fn scenario(
         }
         Ok("shows A and B".into())
     })?;
+    if bound.driver.has(Op::Export) {
+        let dir = contexts.dir.clone();
+        let file_a = dir.join("check-A.export");
+        let file_b = dir.join("check-B.export");
+        let export = |id: &str, parent: &str, file: &Path, contexts: &mut Contexts| {
+            let _ = std::fs::remove_file(file);
+            let base_file = base_marker(file);
+            let _ = std::fs::remove_file(&base_file);
+            let f = file.display().to_string();
+            bound
+                .run_with(
+                    contexts,
+                    Op::Export,
+                    id,
+                    &[("export_file", &f), ("parent_id", parent)],
+                )
+                .map_err(|e| e.render(false))?;
+            let size = std::fs::metadata(file)
+                .map_err(|_| format!("`export` wrote no file {f}"))?
+                .len();
+            let base = match std::fs::read_to_string(&base_file) {
+                Ok(b) => Some(b.trim().to_string()),
+                Err(_) => None,
+            };
+            if base.as_deref().is_some_and(|b| b != parent) {
+                return Err(String::from("`export` wrote a delta against a checkpoint it was not offered"));
+            }
+            Ok::<_, String>((size, base))
+        };
+        let mut base_b = None;
+        step("export A", &mut || {
+            let (size, base) = export(&id_a, "", &file_a, contexts)?;
+            if base.is_some() {
+                return Err("`export` wrote a delta although no parent was offered".into());
+            }
+            Ok(format!("{size} bytes"))
+        })?;
+        step("export B", &mut || {
+            let (size, base) = export(&id_b, &id_a, &file_b, contexts)?;
+            base_b = base;
+            Ok(match &base_b {
+                Some(_) => format!("{size} bytes, a delta against A"),
+                None => format!("{size} bytes, whole"),
+            })
+        })?;
+        let import = |label: &str,
+                      id: &str,
+                      file: &Path,
+                      base: &str,
+                      want: &str,
+                      contexts: &mut Contexts| {
+            if bound.driver.has(Op::Delete) {
+                run(Op::Delete, id, contexts)?;
+                if list(contexts)?.iter().any(|l| l == id) {
+                    return Err(format!("{label} is still listed after `delete`"));
+                }
+            }
+            let f = file.display().to_string();
+            bound
+                .run_with(
+                    contexts,
+                    Op::Import,
+                    id,
+                    &[("import_file", &f), ("parent_id", base)],
+                )
+                .map_err(|e| e.render(false))?;
+            if !list(contexts)?.iter().any(|l| l == id) {
+                return Err(format!("{label} is not listed after `import`"));
+            }
+            run(Op::Apply, id, contexts)?;
+            contexts.stop_all();
+            let got = fingerprint(bound, contexts, target)?;
+            if got != want {
+                return Err(format!(
+                    "after `import` and `apply` the target differs from the checkpoint ({} expected, {} found)",
+                    short_fp(want),
+                    short_fp(&got)
+                ));
+            }
+            Ok("content matches".to_string())
+        };
+        step("import B", &mut || {
+            import(
+                "B",
+                &id_b,
+                &file_b,
+                base_b.as_deref().unwrap_or(""),
+                &state_b,
+                contexts,
+            )
+        })?;
+        step("import A", &mut || {
+            import("A", &id_a, &file_a, "", &state_a, contexts)
+        })?;
+        let _ = std::fs::remove_file(&file_a);
+        let _ = std::fs::remove_file(&file_b);
+    }
     if bound.driver.has(Op::Delete) {
         step("delete A", &mut || {
             run(Op::Delete, &id_a, contexts)?;
@@ -314,6 +411,13 @@ fn scenario(
         })?;
     }
     Ok(())
+}
+
+/// Where an export says which checkpoint its delta is against: `<export_file>.base`.
+pub fn base_marker(file: &Path) -> PathBuf {
+    let mut s = file.as_os_str().to_owned();
+    s.push(".base");
+    PathBuf::from(s)
 }
 
 fn short_fp(s: &str) -> &str {
