@@ -274,6 +274,8 @@ pub struct Engine<'a> {
     pub run_id: i64,
     pub store: Option<Store<'a>>,
     pub settings: Settings,
+    /// `--cache-to`: pushes each checkpoint as it is created.
+    pub pusher: Option<crate::share::Pusher>,
     checkpointed_steps: Vec<(String, String)>,
     journaled: Vec<String>,
     /// The step being run and when it began, for "Step X took".
@@ -296,6 +298,7 @@ impl<'a> Engine<'a> {
             run_id,
             store,
             settings,
+            pusher: None,
             checkpointed_steps: Vec::new(),
             journaled: Vec::new(),
             current_step: None,
@@ -511,6 +514,9 @@ impl<'a> Engine<'a> {
         if checkpoint::checkpointable(ms) && in_window && !first_only {
             store.create(&mut self.contexts, plan, ms, &self.output)?;
             self.checkpointed_steps.push(key);
+            if let Some(pusher) = self.pusher.as_mut() {
+                pusher.created(store, &mut self.contexts, plan, ms);
+            }
         }
         Ok(())
     }

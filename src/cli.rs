@@ -115,6 +115,14 @@ pub struct BuildArgs {
     /// Continue the last run (set by `cairn resume`)
     #[arg(skip)]
     pub resume: bool,
+    /// Push each checkpoint to this object store as it is created (s3://BUCKET/PREFIX or
+    /// file:///PATH); implies -c. A store that fails is a warning, never a failed build
+    #[arg(long, value_name = "URL")]
+    pub cache_to: Option<String>,
+    /// Before resuming, fetch the newest checkpoint of this recipe from these stores when it is
+    /// newer than the newest one here; repeatable, implies -c
+    #[arg(long, value_name = "URL")]
+    pub cache_from: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -215,6 +223,9 @@ pub enum Command {
     /// Find checkpoint drivers, and check one you wrote
     #[command(subcommand)]
     Driver(DriverCommand),
+    /// Inspect and trim an object store of shared checkpoints (see --cache-to)
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Send one command to a QEMU monitor socket and print its reply (used by the qemu driver;
     /// exits 4 with the reply on stderr when QEMU answers `Error:`)
     #[command(hide = true)]
@@ -240,6 +251,39 @@ pub enum Command {
         /// An earlier snapshot made by this command, next to its .NAME.created record
         #[arg(long, value_name = "PREV")]
         link_dest: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// List the checkpoints in a store: ID, recipe, step, size, whether a delta, when pushed
+    Ls {
+        /// The store: s3://BUCKET/PREFIX or file:///PATH
+        url: String,
+        /// Only this recipe's checkpoints (its name)
+        recipe: Option<String>,
+        /// One JSON object per checkpoint
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete checkpoints from a store, keeping the bases the kept ones' deltas need
+    Prune {
+        /// The store: s3://BUCKET/PREFIX or file:///PATH
+        url: String,
+        /// Keep the newest N checkpoints of each recipe
+        #[arg(
+            long,
+            value_name = "N",
+            required_unless_present = "older_than",
+            conflicts_with = "older_than"
+        )]
+        keep_last: Option<usize>,
+        /// Delete checkpoints pushed more than DAYS days ago
+        #[arg(long, value_name = "DAYS")]
+        older_than: Option<f64>,
+        /// Say what would be deleted, delete nothing
+        #[arg(short = 'n', long)]
+        dry_run: bool,
     },
 }
 

@@ -23,6 +23,7 @@ pub mod plan;
 pub mod policy;
 pub mod prompt;
 pub mod recipe;
+pub mod share;
 pub mod signals;
 pub mod source;
 pub mod state;
@@ -82,6 +83,15 @@ pub fn run(cli: cli::Cli) -> Result<()> {
                 .map_err(|e| Error::Other(format!("cannot write the man page: {e}")))
         }
         Command::Driver(cli::DriverCommand::List) => cmd::driver::list(color),
+        Command::Cache(cli::CacheCommand::Ls { url, recipe, json }) => {
+            cmd::cache::ls(&url, recipe.as_deref(), json)
+        }
+        Command::Cache(cli::CacheCommand::Prune {
+            url,
+            keep_last,
+            older_than,
+            dry_run,
+        }) => cmd::cache::prune(&url, keep_last, older_than, dry_run),
         Command::Driver(cli::DriverCommand::Check {
             file,
             target,

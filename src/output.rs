@@ -153,6 +153,13 @@ impl Output {
         self.emit(Event::Warning { text: text.into() });
     }
 
+    /// An event for JSON readers only: a person already got it as a warning.
+    pub fn emit_json_only(&self, event: Event) {
+        if self.format == Format::Json {
+            self.emit(event);
+        }
+    }
+
     /// The end-of-build summary, from what this output saw of the run.
     pub fn summary(&self, duration: Duration, resume: Option<String>) {
         let s = self.lock().tally.summary(duration.as_secs_f64(), resume);
@@ -287,6 +294,50 @@ fn human(out: &mut impl Write, event: &Event, color: bool) -> std::io::Result<()
             " --> Uploading checkpoint : {}",
             paint(crate::checkpoint_id::short(id), |s| s.cyan())
         ),
+        Event::CheckpointUploaded {
+            id,
+            slug,
+            store,
+            present: true,
+            ..
+        } => writeln!(
+            out,
+            " --> Checkpoint {} ({slug}) is already in {store}",
+            paint(crate::checkpoint_id::short(id), |s| s.cyan())
+        ),
+        Event::CheckpointUploaded {
+            id,
+            slug,
+            store,
+            bytes,
+            duration,
+            base,
+            ..
+        } => writeln!(
+            out,
+            " --> Pushed checkpoint {} ({slug}) to {store}: {}{} in {} secs ({})",
+            paint(crate::checkpoint_id::short(id), |s| s.cyan()),
+            crate::cache::human_bytes(*bytes),
+            delta(base),
+            summary::secs(*duration),
+            crate::cache::human_rate(*bytes, *duration)
+        ),
+        Event::CheckpointDownloaded {
+            id,
+            slug,
+            store,
+            bytes,
+            duration,
+            base,
+        } => writeln!(
+            out,
+            " --> Downloaded checkpoint {} ({slug}) from {store}: {}{} in {} secs ({})",
+            paint(crate::checkpoint_id::short(id), |s| s.cyan()),
+            crate::cache::human_bytes(*bytes),
+            delta(base),
+            summary::secs(*duration),
+            crate::cache::human_rate(*bytes, *duration)
+        ),
         Event::MicrostepEnd {
             status: MicrostepStatus::Failed,
             slug,
@@ -340,7 +391,8 @@ fn human(out: &mut impl Write, event: &Event, color: bool) -> std::io::Result<()
         | Event::RunStart { .. }
         | Event::CheckpointApplied { .. }
         | Event::CheckpointCreated { .. }
-        | Event::CheckpointUploaded { .. }
+        | Event::CheckpointUploadFailed { .. }
+        | Event::CheckpointDownloadFailed { .. }
         | Event::MicrostepEnd { .. }
         | Event::PlanMicrostep { .. }
         | Event::Explain { .. }
@@ -351,6 +403,13 @@ fn human(out: &mut impl Write, event: &Event, color: bool) -> std::io::Result<()
         | Event::Error(_)
         | Event::End { .. } => Ok(()),
     }
+}
+
+/// `, a delta against 3f2a9c1b0d4e` for an upload or download that is one.
+fn delta(base: &Option<String>) -> String {
+    base.as_ref()
+        .map(|b| format!(", a delta against {}", crate::checkpoint_id::short(b)))
+        .unwrap_or_default()
 }
 
 pub fn duration_secs(d: Duration) -> f64 {

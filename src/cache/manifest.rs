@@ -24,7 +24,8 @@ pub struct Manifest {
     pub size: u64,
     /// RFC 3339, UTC.
     pub created: String,
-    pub created_unix: i64,
+    /// Seconds since 1970, with the fraction (orders checkpoints pushed in the same second).
+    pub created_unix: f64,
     pub cairn_version: String,
 }
 
@@ -67,7 +68,9 @@ impl Manifest {
 }
 
 pub fn is_full_id(s: &str) -> bool {
-    s.len() == 40 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 40
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// `1970-01-01T00:00:00Z` for a Unix time in seconds.
@@ -108,7 +111,7 @@ mod tests {
             sha256: "0".repeat(64),
             size: 12,
             created: rfc3339(1_764_000_000),
-            created_unix: 1_764_000_000,
+            created_unix: 1_764_000_000.5,
             cairn_version: "0.1.0".into(),
         }
     }
@@ -147,7 +150,10 @@ mod tests {
                 ..sample()
             },
         ] {
-            assert!(Manifest::parse(bad.to_json().as_bytes()).is_err(), "{bad:?}");
+            assert!(
+                Manifest::parse(bad.to_json().as_bytes()).is_err(),
+                "{bad:?}"
+            );
         }
         assert!(Manifest::parse(b"{").is_err());
     }

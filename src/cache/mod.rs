@@ -78,6 +78,10 @@ pub struct Orphan {
     pub modified_unix: i64,
 }
 
+/// What a store holds: its checkpoints (oldest first), the objects no manifest names, and a
+/// warning per manifest that could not be read.
+pub type Scan = (Vec<Entry>, Vec<Orphan>, Vec<String>);
+
 #[derive(Debug)]
 pub struct Transfer {
     pub bytes: u64,
@@ -239,7 +243,7 @@ impl Remote {
 
     /// Every checkpoint in the store (unreadable manifests are left out and returned as
     /// warnings), and the objects no manifest names.
-    pub fn scan(&self) -> Result<(Vec<Entry>, Vec<Orphan>, Vec<String>), CacheError> {
+    pub fn scan(&self) -> Result<Scan, CacheError> {
         let objects = self
             .rt
             .block_on(async {
@@ -289,7 +293,7 @@ impl Remote {
         entries.sort_by(|a, b| {
             a.manifest
                 .created_unix
-                .cmp(&b.manifest.created_unix)
+                .total_cmp(&b.manifest.created_unix)
                 .then(a.manifest.id.cmp(&b.manifest.id))
         });
         Ok((entries, orphans, warnings))
@@ -337,9 +341,7 @@ impl Remote {
                     };
                     hash.update(&buf[..n]);
                     size += n as u64;
-                    if let Err(e) = w.wait_for_capacity(PARALLEL_PARTS).await {
-                        return Err(e);
-                    }
+                    w.wait_for_capacity(PARALLEL_PARTS).await?;
                     w.write(&buf[..n]);
                     progress(size);
                 }
@@ -364,7 +366,8 @@ impl Remote {
                 seconds: started.elapsed().as_secs_f64(),
             })),
             Err(
-                object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. },
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
             ) => {
                 // Another runner's manifest won; its blob is the one it names.
                 let _ = self.rt.block_on(self.store.delete(&blob_path));
@@ -508,7 +511,7 @@ mod tests {
             sha256: String::new(),
             size: 0,
             created: manifest::rfc3339(1),
-            created_unix: 1,
+            created_unix: 1.0,
             cairn_version: "0".into(),
         }
     }
@@ -550,7 +553,10 @@ mod tests {
 
         std::fs::remove_file(&blob).unwrap();
         let e = remote.fetch(&m, &got, &|_| {}).unwrap_err();
-        assert!(e.to_string().contains("blob the store does not have"), "{e}");
+        assert!(
+            e.to_string().contains("blob the store does not have"),
+            "{e}"
+        );
         remote.delete(&m).ok();
         assert!(remote.manifest(&id).unwrap().is_none());
     }

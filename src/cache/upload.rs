@@ -28,6 +28,12 @@ pub struct Job {
 /// What the worker did, as it happens.
 #[derive(Debug, Clone)]
 pub enum Report {
+    /// The export is done and its upload begins.
+    Started {
+        store: String,
+        id: String,
+        slug: String,
+    },
     Uploaded {
         store: String,
         id: String,
@@ -98,7 +104,15 @@ impl Uploader {
                         finished.fetch_add(1, Ordering::SeqCst);
                         continue;
                     }
-                    let outcome = run_job(&remote, job, &mut pushed, &progress, &bytes_now);
+                    let started = |id: &str, slug: &str| {
+                        report(Report::Started {
+                            store: store.clone(),
+                            id: id.to_string(),
+                            slug: slug.to_string(),
+                        })
+                    };
+                    let outcome =
+                        run_job(&remote, job, &mut pushed, &progress, &bytes_now, &started);
                     let r = match outcome {
                         Ok(Some((t, base))) => Report::Uploaded {
                             store: store.clone(),
@@ -196,6 +210,7 @@ fn run_job(
     pushed: &mut Vec<String>,
     current: &Arc<Mutex<Current>>,
     bytes_now: &Arc<AtomicU64>,
+    started: &dyn Fn(&str, &str),
 ) -> JobResult {
     let Job {
         mut draft,
@@ -214,7 +229,7 @@ fn run_job(
     match remote.manifest(&draft.id) {
         Ok(Some(_)) => return cleanup(Ok(None)),
         Ok(None) => {}
-        Err(e) => return cleanup(Err((e.to_string(), true))),
+        Err(e) => return cleanup(Err((e.message, true))),
     }
     let parent_there = match &draft.parent {
         Some(p) if pushed.contains(p) => true,
@@ -239,6 +254,7 @@ fn run_job(
         c.started = Some(Instant::now());
     }
     let id = draft.id.clone();
+    started(&draft.id, &draft.slug);
     let progress = |n: u64| {
         bytes_now.store(n, Ordering::Relaxed);
         if let Ok(mut c) = current.lock() {
@@ -254,6 +270,6 @@ fn run_job(
             pushed.push(id);
             cleanup(Ok(None))
         }
-        Err(e) => cleanup(Err((e.to_string(), true))),
+        Err(e) => cleanup(Err((e.message, true))),
     }
 }

@@ -31,13 +31,25 @@ pub fn resume(recipe: RecipeArgs, json: bool, yes: bool, force: bool, color: boo
         restart: false,
         force,
         resume: true,
+        cache_to: None,
+        cache_from: Vec::new(),
     };
     run(&args, color)
 }
 
 pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
-    let mut checkpointing =
-        args.enable_checkpoint || args.from_checkpoint.is_some() || args.list_checkpoints;
+    let mut checkpointing = args.enable_checkpoint
+        || args.from_checkpoint.is_some()
+        || args.list_checkpoints
+        || args.cache_to.is_some()
+        || !args.cache_from.is_empty();
+    let urls: Vec<&str> = args
+        .cache_to
+        .iter()
+        .chain(&args.cache_from)
+        .map(String::as_str)
+        .collect();
+    crate::share::check_urls(&urls)?;
     let mut plan = super::load_plan(&args.recipe, checkpointing)?;
     let format = if args.json {
         Format::Json
@@ -174,7 +186,16 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
         resume_hint: resume_hint(&args.recipe, &plan),
     };
     let mut engine = Engine::new(Arc::clone(&output), contexts, &db, run_id, None, settings);
+    if let Some(url) = &args.cache_to {
+        engine.pusher = crate::share::Pusher::start(url, &plan, &output);
+    }
     let result = execute(args, &mut plan, &mut engine, checkpointing, done);
+    // A failed build still pushes the checkpoints it completed.
+    if let Some(pusher) = engine.pusher.take() {
+        pusher.finish(
+            !matches!(result, Err(Error::Interrupted { .. })) && signals::interrupted().is_none(),
+        );
+    }
     // A signal that broke something outside a microstep's commands (opening the checkpoint
     // store, applying a checkpoint) surfaces as that operation's failure: it is an interruption.
     let result = match (result, signals::interrupted()) {
@@ -229,6 +250,17 @@ fn execute(
             &engine.output,
             true,
         )?);
+    }
+    if let Some(store) = engine.store.as_mut()
+        && !args.fresh
+    {
+        crate::share::pull(
+            &args.cache_from,
+            plan,
+            store,
+            &mut engine.contexts,
+            &engine.output,
+        );
     }
     let resume = match &engine.store {
         None => None,

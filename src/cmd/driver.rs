@@ -311,7 +311,9 @@ fn scenario(
                 Err(_) => None,
             };
             if base.as_deref().is_some_and(|b| b != parent) {
-                return Err(String::from("`export` wrote a delta against a checkpoint it was not offered"));
+                return Err(String::from(
+                    "`export` wrote a delta against a checkpoint it was not offered",
+                ));
             }
             Ok::<_, String>((size, base))
         };

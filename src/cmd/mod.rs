@@ -1,6 +1,7 @@
 //! One module per subcommand; each turns parsed arguments into calls on the library.
 
 pub mod build;
+pub mod cache;
 pub mod checkpoints;
 pub mod clear;
 pub mod driver;

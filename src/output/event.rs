@@ -96,6 +96,13 @@ pub enum Event {
         slug: String,
         id: String,
         duration: f64,
+        /// The store, as its URL (never a credential).
+        store: String,
+        bytes: u64,
+        /// The checkpoint the upload is a delta against (`btrfs send -p`), if any.
+        base: Option<String>,
+        /// The store had the checkpoint already: nothing was uploaded.
+        present: bool,
     },
     MicrostepEnd {
         order: usize,
@@ -161,6 +168,32 @@ pub enum Event {
     End {
         exit_code: i32,
     },
+    /// A checkpoint could not be pushed (the build goes on; a warning says why).
+    CheckpointUploadFailed {
+        slug: String,
+        id: String,
+        store: String,
+        /// Not tried: the store failed earlier in the build.
+        skipped: bool,
+        message: String,
+    },
+    /// `--cache-from`: a checkpoint downloaded and checked against its manifest.
+    CheckpointDownloaded {
+        slug: String,
+        id: String,
+        store: String,
+        bytes: u64,
+        duration: f64,
+        base: Option<String>,
+    },
+    /// `--cache-from`: a checkpoint that could not be downloaded, did not match its manifest or
+    /// could not be imported; it is not applied.
+    CheckpointDownloadFailed {
+        slug: String,
+        id: String,
+        store: String,
+        message: String,
+    },
 }
 
 impl Event {
@@ -192,10 +225,13 @@ impl Event {
             Event::End { .. } => 21,
             Event::PlanCommands { .. } => 22,
             Event::PlanDriver { .. } => 23,
+            Event::CheckpointUploadFailed { .. } => 24,
+            Event::CheckpointDownloaded { .. } => 25,
+            Event::CheckpointDownloadFailed { .. } => 26,
         }
     }
 
-    pub const VARIANTS: usize = 24;
+    pub const VARIANTS: usize = 27;
 
     /// One of each event, for the test that holds docs/json.md to the code.
     #[doc(hidden)]
@@ -242,6 +278,10 @@ impl Event {
                 slug: s(),
                 id: s(),
                 duration: 1.0,
+                store: s(),
+                bytes: 1,
+                base: None,
+                present: false,
             },
             Event::MicrostepEnd {
                 order: 1,
@@ -301,6 +341,27 @@ impl Event {
                 name: s(),
                 path: s(),
                 operations: serde_json::Map::new(),
+            },
+            Event::CheckpointUploadFailed {
+                slug: s(),
+                id: s(),
+                store: s(),
+                skipped: false,
+                message: s(),
+            },
+            Event::CheckpointDownloaded {
+                slug: s(),
+                id: s(),
+                store: s(),
+                bytes: 1,
+                duration: 1.0,
+                base: None,
+            },
+            Event::CheckpointDownloadFailed {
+                slug: s(),
+                id: s(),
+                store: s(),
+                message: s(),
             },
         ]
     }
