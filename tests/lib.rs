@@ -6,6 +6,7 @@ mod common;
 
 mod aliases;
 mod backends;
+mod cache;
 mod checkpoints;
 mod commands;
 mod debian;

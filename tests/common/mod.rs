@@ -13,6 +13,7 @@
 #![allow(dead_code)]
 
 pub mod loopfs;
+pub mod seaweed;
 
 use std::fmt;
 use std::fs;
