@@ -78,6 +78,7 @@ impl LoopBtrfs {
 
 #[test]
 fn the_btrfs_driver_passes_its_conformance_check_on_a_loop_mounted_btrfs() {
+    // Its export and import (btrfs send/receive, B as a delta against A) are part of the check.
     let fs = LoopBtrfs::new(1 << 30);
     if !backend("btrfs (a loop-mounted btrfs)", fs.as_ref().err().cloned()) {
         return;
@@ -93,6 +94,15 @@ fn the_btrfs_driver_passes_its_conformance_check_on_a_loop_mounted_btrfs() {
         &target.display().to_string(),
     ]);
     assert_passes(&run, "btrfs");
+    for op in ["export A", "export B", "import B", "import A"] {
+        assert!(
+            run.stdout
+                .lines()
+                .any(|l| l.starts_with(op) && l.contains(" pass ")),
+            "`{op}` passes\n{run}"
+        );
+    }
+    assert!(run.stdout.contains("a delta against A"), "{run}");
     // `clear` left the working subvolume and removed the store beside it.
     assert!(target.is_dir(), "{run}");
     assert!(!fs.mnt().join("target.checkpoints").exists(), "{run}");

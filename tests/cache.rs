@@ -145,14 +145,28 @@ fn two_machines(driver: &str) {
         ["three", "four"],
         "nothing before the changed microstep runs again\n{resumed}"
     );
-    let download = resumed
+    let schema = cairn::output::schema::parse_doc(include_str!("../docs/json.md"));
+    let events: Vec<serde_json::Value> = resumed
         .stdout
         .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|e| e["event"] == "cache_transfer")
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    for e in &events {
+        let kind = e["event"].as_str().expect("an event type");
+        let fields = schema
+            .get(kind)
+            .unwrap_or_else(|| panic!("`{kind}` is documented in docs/json.md"));
+        for (k, v) in e.as_object().expect("an object") {
+            assert!(
+                fields.get(k).is_some_and(|ty| ty.admits(v)),
+                "`{kind}.{k}` = {v} as docs/json.md says"
+            );
+        }
+    }
+    let download = events
+        .iter()
+        .find(|e| e["event"] == "checkpoint_downloaded")
         .unwrap_or_else(|| panic!("a download event\n{resumed}"));
-    assert_eq!(download["direction"], "download");
-    assert_eq!(download["status"], "downloaded");
     assert_eq!(download["slug"], "setup/s/two");
     assert_eq!(download["store"], url.as_str());
     assert!(
@@ -493,4 +507,26 @@ fn cache_ls_and_prune_trim_a_store() {
         .success()
         .stdout_has("No checkpoints in s3://cairn/prune");
     a.cairn(&["cache", "prune", &url]).code(2);
+}
+
+/// `export` without `import` (or the reverse) is refused when the driver is read: what one
+/// machine exports another must be able to import.
+#[test]
+fn a_driver_with_export_but_no_import_is_refused() {
+    let t = Test::new().file(
+        "drivers/half.yaml",
+        r#"
+        create:
+          - exec_local: "true"
+        apply:
+          - exec_local: "true"
+        list:
+          - exec_local: "true"
+        export:
+          - exec_local: touch "{{export_file}}"
+        "#,
+    );
+    t.cairn(&["driver", "check", "drivers/half.yaml"])
+        .code(3)
+        .stderr_has("driver has `export` but no `import`");
 }

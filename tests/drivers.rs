@@ -44,14 +44,22 @@ const SCENARIO: [&str; 10] = [
     "clear",
 ];
 
+/// A driver with `export` and `import` (every shipped one that is a directory) has them checked
+/// after `list`: export A whole, B offered A as its base, import B, then A, each applied and
+/// compared.
+const SHARING: [&str; 4] = ["export A", "export B", "import B", "import A"];
+
 #[track_caller]
 fn assert_passes(run: &Run) {
     run.success().stdout_has("passes");
     let rows = rows(run);
     let ops: Vec<&str> = rows.iter().map(|(op, _)| op.as_str()).collect();
+    let mut scenario: Vec<&str> = SCENARIO.to_vec();
+    let at = scenario.iter().position(|o| *o == "list").expect("list") + 1;
+    scenario.splice(at..at, SHARING);
     assert_eq!(
-        ops, SCENARIO,
-        "every operation of the scenario is checked\n{run}"
+        ops, scenario,
+        "every operation of the scenario is checked, sharing included\n{run}"
     );
     assert!(
         rows.iter().all(|(_, result)| result == "pass"),
