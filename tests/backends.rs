@@ -46,6 +46,20 @@ fn assert_passes(run: &Run, driver: &str) {
     }
 }
 
+/// The driver's export and import pass the check, B exported as a delta against A.
+#[track_caller]
+fn assert_shares_with_deltas(run: &Run) {
+    for op in ["export A", "export B", "import B", "import A"] {
+        assert!(
+            run.stdout
+                .lines()
+                .any(|l| l.starts_with(op) && l.contains(" pass ")),
+            "`{op}` passes\n{run}"
+        );
+    }
+    assert!(run.stdout.contains("a delta against A"), "{run}");
+}
+
 // ---- btrfs ----
 
 /// A btrfs filesystem on a loop device over a sparse file; unmounted and detached when dropped.
@@ -94,15 +108,7 @@ fn the_btrfs_driver_passes_its_conformance_check_on_a_loop_mounted_btrfs() {
         &target.display().to_string(),
     ]);
     assert_passes(&run, "btrfs");
-    for op in ["export A", "export B", "import B", "import A"] {
-        assert!(
-            run.stdout
-                .lines()
-                .any(|l| l.starts_with(op) && l.contains(" pass ")),
-            "`{op}` passes\n{run}"
-        );
-    }
-    assert!(run.stdout.contains("a delta against A"), "{run}");
+    assert_shares_with_deltas(&run);
     // `clear` left the working subvolume and removed the store beside it.
     assert!(target.is_dir(), "{run}");
     assert!(!fs.mnt().join("target.checkpoints").exists(), "{run}");
@@ -398,6 +404,7 @@ fn the_zfs_driver_passes_its_conformance_check_through_zfs_fuse() {
         &format!("dataset={dataset}"),
     ]);
     assert_passes(&run, "zfs");
+    assert_shares_with_deltas(&run);
 
     // After `clear`, the working dataset is all that is left: no snapshot, no retired clone.
     let all = sh(

@@ -192,6 +192,8 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
     let result = execute(args, &mut plan, &mut engine, checkpointing, done);
     // A failed build still pushes the checkpoints it completed.
     if let Some(pusher) = engine.pusher.take() {
+        // The uploads' own status line (bytes and rate) replaces the build's.
+        output.stop_progress();
         pusher.finish(
             !matches!(result, Err(Error::Interrupted { .. })) && signals::interrupted().is_none(),
         );
