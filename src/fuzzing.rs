@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::source::SourceFile;
+use crate::diag::source::SourceFile;
 
 /// The YAML layer, in both dialects.
 pub fn yaml(data: &[u8]) {
@@ -36,7 +36,7 @@ pub fn dialect(data: &[u8]) {
     let translated = crate::recipe::dialect::translate(text);
     let _ = crate::recipe::dialect::cli_value(text);
     let _ = crate::recipe::dialect::yaml11_plain(text);
-    let _ = crate::template::Renderer::default().render(&translated, &sample_data());
+    let _ = crate::vars::template::Renderer::default().render(&translated, &sample_data());
 }
 
 /// Templates as recipes write them, against a few variables.
@@ -44,7 +44,7 @@ pub fn template(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let _ = crate::template::Renderer::default().render(text, &sample_data());
+    let _ = crate::vars::template::Renderer::default().render(text, &sample_data());
 }
 
 fn sample_data() -> serde_json::Value {
@@ -89,7 +89,7 @@ pub fn driver(dir: &Path, data: &[u8]) {
     for (k, v) in [("rootfs", "/b/rootfs"), ("build_dir", "/b")] {
         scope.set(
             k,
-            crate::recipe::model::Text::new(v, crate::source::Span::synthetic("fuzz")),
+            crate::recipe::model::Text::new(v, crate::diag::source::Span::synthetic("fuzz")),
             crate::vars::Origin::Builtin,
         );
     }

@@ -4,35 +4,29 @@
 //! checkpoint IDs, `build` runs the plan through `context` shells and `driver` operations, and
 //! `state` records what happened.
 
-pub mod build;
 pub mod cache;
-pub mod checkpoint;
-pub mod checkpoint_id;
 pub mod checkpoint_size;
 pub mod cli;
 pub mod cmd;
-pub mod context;
+pub mod diag;
 pub mod driver;
-pub mod error;
+pub mod engine;
 pub mod exec;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod lock;
 pub mod output;
 pub mod plan;
 pub mod policy;
-pub mod prompt;
+pub mod qemu;
 pub mod recipe;
 pub mod share;
-pub mod signals;
-pub mod source;
+pub mod snapshot;
 pub mod state;
-pub mod state_files;
-pub mod template;
+pub mod store;
 pub mod vars;
 pub mod yaml;
 
-pub use error::{Error, Result};
+pub use diag::error::{Error, Result};
 
 pub fn run(cli: cli::Cli) -> Result<()> {
     use cli::Command;

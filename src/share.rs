@@ -8,15 +8,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::build::Contexts;
 use crate::cache::upload::{Job, Report, Uploader};
 use crate::cache::{Manifest, Remote, human_bytes, human_rate, manifest, short};
-use crate::checkpoint::{Store, checkpointable, now};
+use crate::diag::error::{Error, Result};
 use crate::driver::Op;
-use crate::error::{Error, Result};
+use crate::exec::contexts::Contexts;
+use crate::output::time::now;
 use crate::output::{Event, Output};
+use crate::plan::schedule::checkpointable;
 use crate::plan::{Plan, PlannedMicrostep};
 use crate::state::CheckpointRecord;
+use crate::store::Store;
 
 /// Refuses a malformed store URL before anything runs (a usage error); whether the store
 /// answers is only known later, and is a warning then.
@@ -33,7 +35,7 @@ pub fn check_urls(urls: &[&str]) -> Result<()> {
 
 /// Where exports and downloads are spooled: in the build dir, on the disk the build uses.
 fn spool(plan: &Plan) -> PathBuf {
-    crate::plan::absolute(&plan.build_dir)
+    crate::recipe::paths::absolute(&plan.build_dir)
         .join(".cairn")
         .join("cache")
 }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use saphyr_parser::{Event, Parser, ScalarStyle};
 
-use crate::error::Diagnostic;
-use crate::source::{SourceFile, Span};
+use crate::diag::error::{Diagnostic, Error};
+use crate::diag::source::{SourceFile, Span};
 
 #[derive(Debug, Clone)]
 pub struct Node {
@@ -181,6 +181,12 @@ fn too_large(at: &Span, path: &Path, len: u64) -> Diagnostic {
         ),
     )
     .hint("split it into step files, or keep large data in files a microstep reads")
+}
+
+/// Reads and parses a YAML file; `what` says what it is for in an error.
+pub fn read_yaml(path: &Path, what: &'static str) -> Result<Node, Error> {
+    let file = read(path, what)?;
+    Ok(parse(&file)?)
 }
 
 pub fn parse(file: &Arc<SourceFile>) -> Result<Node, Diagnostic> {

@@ -4,16 +4,20 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::build::{Action, Contexts, Engine, Outcome, Settings};
-use crate::checkpoint::{self, Store};
-use crate::checkpoint_id::short;
 use crate::cli::{BuildArgs, MicrostepCheckpoints, RecipeArgs};
-use crate::error::{Diagnostic, Error, Result};
+use crate::diag::error::{Diagnostic, Error, Result};
+use crate::engine::resume::{interrupted_run, mark_done, refuse_drift};
+use crate::engine::{Engine, Outcome, Settings};
+use crate::exec::contexts::Contexts;
+use crate::exec::{prompt, signals};
 use crate::output::schema::RunOutcome;
 use crate::output::{Event, Format, Output};
 use crate::plan::Plan;
-use crate::state::{RunStatus, StateDb, StepStatus};
-use crate::{lock, prompt, signals, state_files};
+use crate::plan::id::short;
+use crate::plan::schedule::{self, Action};
+use crate::state::lock;
+use crate::state::{RunStatus, StateDb};
+use crate::store::{self, Store};
 
 pub fn resume(recipe: RecipeArgs, json: bool, yes: bool, force: bool, color: bool) -> Result<()> {
     let args = BuildArgs {
@@ -62,7 +66,7 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
         for ms in plan
             .microsteps
             .iter()
-            .filter(|m| checkpoint::checkpointable(m))
+            .filter(|m| schedule::checkpointable(m))
         {
             if args.json {
                 output.emit(Event::Checkpoint(crate::output::CheckpointRow {
@@ -87,7 +91,8 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
         } else {
             Vec::new()
         };
-        let actions = super::plan::dry_run_actions(&plan, &records, checkpointing);
+        let ready = records.iter().map(|r| r.id.as_str()).collect();
+        let actions = schedule::dry_run_actions(&plan, &ready, checkpointing);
         super::plan::print_plan(&plan, &actions, args.json);
         return Ok(());
     }
@@ -118,7 +123,11 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
                 Some("s") => {}
                 Some("b") => {
                     drop(_lock);
-                    return super::rollback::run(&args.recipe, None, false, color);
+                    // Rollback plans without checkpointing, as `cairn rollback` does.
+                    let plan = super::load_plan(&args.recipe, false)?;
+                    let output = Arc::new(Output::new(Format::Human, color));
+                    let again = format!("cairn rollback {}", args.recipe.recipe.display());
+                    return crate::engine::rollback::run(&plan, None, false, &again, &output);
                 }
                 // Ctrl+C at the question: nothing was started, nothing is recorded.
                 None if signals::interrupted().is_some() => {
@@ -144,7 +153,7 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
     // the run is recorded: a refused resume is no run, so the next build still sees the
     // interrupted one (and `build --force` resumes it instead of starting over).
     let done = if installer_resume {
-        let mut actions = checkpoint::actions(&plan, checkpointing, None);
+        let mut actions = schedule::actions(&plan, checkpointing, None);
         mark_done(&plan, &mut actions, &db, args.force)?;
         Some(actions)
     } else {
@@ -154,11 +163,11 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
     let window = (
         args.begin_checkpoint
             .as_deref()
-            .map(|b| find_in_plan(&plan, b, "--begin-checkpoint"))
+            .map(|b| plan.find(b, "--begin-checkpoint"))
             .transpose()?,
         args.end_checkpoint
             .as_deref()
-            .map(|e| find_in_plan(&plan, e, "--end-checkpoint"))
+            .map(|e| plan.find(e, "--end-checkpoint"))
             .transpose()?,
     );
     let recipe_file = plan
@@ -244,7 +253,7 @@ fn execute(
 ) -> Result<()> {
     let db = engine.db;
     if checkpointing {
-        let driver = checkpoint::require_driver(plan)?;
+        let driver = store::require_driver(plan)?;
         engine.store = Some(Store::open(
             driver,
             db,
@@ -274,7 +283,7 @@ fn execute(
     };
     let mut actions = match done {
         Some(actions) => actions,
-        None => checkpoint::actions(plan, checkpointing, resume),
+        None => schedule::actions(plan, checkpointing, resume),
     };
     start_progress(plan, &actions, engine, checkpointing);
     if let (Some(store), Some(r)) = (&engine.store, resume) {
@@ -306,7 +315,7 @@ fn execute(
                     plan.recipe.path.display()
                 ));
                 from = ms.index;
-                actions = checkpoint::actions(plan, checkpointing, None);
+                actions = schedule::actions(plan, checkpointing, None);
             }
         }
     }
@@ -335,101 +344,6 @@ fn start_progress(plan: &Plan, actions: &[Action], engine: &Engine<'_>, checkpoi
     engine.output.start_progress(&slugs, &runs, &history);
 }
 
-/// Installer-mode resume: the microsteps an earlier run completed with the same ID are not run
-/// again, up to the first one that is not recorded as completed (where the last run stopped);
-/// from there on everything runs, since a completion recorded before an earlier microstep ran
-/// again may have been undone by it. Refused when the files they recorded changed since.
-fn mark_done(plan: &Plan, actions: &mut [Action], db: &StateDb, force: bool) -> Result<()> {
-    let completed = db.completed_ids()?;
-    for ms in &plan.microsteps {
-        if actions[ms.index] != Action::Run {
-            continue;
-        }
-        if !completed.contains(&ms.id) {
-            break;
-        }
-        actions[ms.index] = Action::Done;
-    }
-    refuse_drift(plan, actions, Action::Done, db, force, "--restart")
-}
-
-/// Refuses to build on the microsteps marked `relied` (done earlier, or covered by the applied
-/// checkpoint) when a file in their `state_files:` changed since they completed, naming it.
-fn refuse_drift(
-    plan: &Plan,
-    actions: &[Action],
-    relied: Action,
-    db: &StateDb,
-    force: bool,
-    over: &str,
-) -> Result<()> {
-    if force {
-        return Ok(());
-    }
-    let slugs: Vec<&str> = plan
-        .microsteps
-        .iter()
-        .filter(|ms| actions[ms.index] == relied)
-        .map(|ms| ms.slug.as_str())
-        .collect();
-    let recorded: Vec<_> = db
-        .state_files()?
-        .into_iter()
-        .filter(|(slug, _, _)| slugs.contains(&slug.as_str()))
-        .collect();
-    let drifted = state_files::drifted(&recorded);
-    if !drifted.is_empty() {
-        let list: Vec<String> = drifted
-            .iter()
-            .map(|(slug, path)| format!("{path} (recorded by {slug})"))
-            .collect();
-        return Err(Error::checkpoint(
-            Diagnostic::new("state files changed since the microsteps that wrote them completed; resuming could build on a changed system")
-                .note(format!("changed:\n{}", list.join("\n")))
-                .hint(format!("check the files, then resume with --force, or start over with {over}")),
-        ));
-    }
-    Ok(())
-}
-
-/// Marks runs a killed cairn left "running" as interrupted, and describes the last run if it
-/// was interrupted.
-fn interrupted_run(db: &StateDb) -> Result<Option<String>> {
-    for r in db.unfinished_runs()? {
-        db.end_run(r.id, RunStatus::Interrupted)?;
-    }
-    let Some(last) = db.last_run()? else {
-        return Ok(None);
-    };
-    if last.status != RunStatus::Interrupted {
-        return Ok(None);
-    }
-    let steps = db.steps_of_run(last.id)?;
-    let completed = steps
-        .iter()
-        .filter(|s| s.status == StepStatus::Completed)
-        .count();
-    let last_done = steps
-        .iter()
-        .rev()
-        .find(|s| matches!(s.status, StepStatus::Completed | StepStatus::Cached));
-    let running = steps
-        .iter()
-        .rev()
-        .find(|s| matches!(s.status, StepStatus::Started | StepStatus::Interrupted));
-    Ok(Some(format!(
-        "run #{} (started {}) was interrupted: {completed} microstep(s) completed{}{}",
-        last.id,
-        checkpoint::format_time(last.started_at),
-        last_done
-            .map(|s| format!(", the last {}", s.slug))
-            .unwrap_or_default(),
-        running
-            .map(|s| format!("; it was running {}", s.slug))
-            .unwrap_or_default(),
-    )))
-}
-
 fn resume_hint(args: &RecipeArgs, plan: &Plan) -> String {
     let mut hint = format!(
         "cairn resume {} -b {}",
@@ -439,22 +353,8 @@ fn resume_hint(args: &RecipeArgs, plan: &Plan) -> String {
     for (k, v) in &args.globals {
         hint.push_str(&format!(
             " -g {}",
-            crate::context::quote(&format!("{k}={v}"))
+            crate::exec::shell::quote(&format!("{k}={v}"))
         ));
     }
     hint
-}
-
-/// A microstep named by ID prefix or slug, for the checkpoint window.
-pub fn find_in_plan(plan: &Plan, wanted: &str, flag: &str) -> Result<usize> {
-    plan.microsteps
-        .iter()
-        .find(|ms| ms.slug == wanted || (wanted.len() >= 4 && ms.id.starts_with(wanted)))
-        .map(|ms| ms.index)
-        .ok_or_else(|| {
-            Error::checkpoint(
-                Diagnostic::new(format!("{flag} `{wanted}` names no microstep of this recipe"))
-                    .hint("give a slug (section/step/microstep) or an ID prefix from `cairn build --dry-run`"),
-            )
-        })
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use crate::cache::{Entry, Remote, human_bytes, short};
-use crate::error::{Error, Result};
+use crate::diag::error::{Error, Result};
 
 fn open(url: &str) -> Result<Remote> {
     crate::share::check_urls(&[url])?;
@@ -90,7 +90,7 @@ pub fn prune(
     for w in warnings {
         eprintln!("warning: {w}");
     }
-    let now = crate::checkpoint::now();
+    let now = crate::output::time::now();
     let mut keep: BTreeSet<String> = BTreeSet::new();
     if let Some(n) = keep_last {
         let recipes: BTreeSet<&str> = entries.iter().map(|e| e.manifest.recipe.as_str()).collect();

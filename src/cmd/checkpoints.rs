@@ -2,15 +2,15 @@
 
 use std::sync::Arc;
 
-use crate::build::Contexts;
-use crate::checkpoint::{self, Store};
-use crate::checkpoint_id::short;
 use crate::cli::RecipeArgs;
+use crate::diag::error::{Diagnostic, Error, Result};
 use crate::driver::Op;
-use crate::error::{Diagnostic, Error, Result};
-use crate::output::{Format, Output};
+use crate::exec::contexts::Contexts;
+use crate::output::{Event, Format, Output};
 use crate::plan::Plan;
+use crate::plan::id::short;
 use crate::state::StateDb;
+use crate::store::{self, Listed, Store};
 
 pub fn run(args: &RecipeArgs, prune: bool, json: bool, color: bool) -> Result<()> {
     let plan = super::load_plan(args, true)?;
@@ -20,10 +20,10 @@ pub fn run(args: &RecipeArgs, prune: bool, json: bool, color: bool) -> Result<()
 }
 
 pub fn list(plan: &Plan, output: &Arc<Output>, prune: bool, json: bool) -> Result<()> {
-    let driver = checkpoint::require_driver(plan)?;
+    let driver = store::require_driver(plan)?;
     // Pruning deletes, so it must not race a build; listing only reads.
     let _lock = if prune {
-        Some(crate::lock::acquire(&plan.build_dir)?)
+        Some(crate::state::lock::acquire(&plan.build_dir)?)
     } else {
         None
     };
@@ -37,7 +37,7 @@ pub fn list(plan: &Plan, output: &Arc<Output>, prune: bool, json: bool) -> Resul
     };
     let mut contexts = Contexts::new(plan, output)?;
     let store = Store::open(driver, &db, &mut contexts, output, prune)?;
-    let rows = checkpoint::listing(plan, &store.existing, &db)?;
+    let rows = store::listing(plan, &store.existing, &db)?;
     if prune {
         if !store.driver.driver.has(Op::Delete)
             && rows.iter().any(|r| !r.valid && r.created_at.is_some())
@@ -76,10 +76,49 @@ pub fn list(plan: &Plan, output: &Arc<Output>, prune: bool, json: bool) -> Resul
             .into_iter()
             .filter(|r| r.valid || r.created_at.is_none())
             .collect();
-        checkpoint::print_listing(&plan.recipe.name, &kept, json);
+        print_listing(&plan.recipe.name, &kept, json);
     } else {
-        checkpoint::print_listing(&plan.recipe.name, &rows, json);
+        print_listing(&plan.recipe.name, &rows, json);
     }
     contexts.stop_all();
     Ok(())
+}
+
+fn print_listing(recipe: &str, rows: &[Listed], json: bool) {
+    if json {
+        for r in rows {
+            crate::output::schema::write(&Event::Checkpoint(crate::output::CheckpointRow {
+                id: r.id.clone(),
+                slug: r.slug.clone(),
+                created_at: r.created_at,
+                duration: r.duration,
+                valid: r.valid,
+            }));
+        }
+        return;
+    }
+    if rows.is_empty() {
+        println!("No checkpoints are available for the recipe '{recipe}'");
+        return;
+    }
+    println!("The following checkpoints are available for the recipe '{recipe}':");
+    println!(
+        "{:<12} | {:<19} | {:>8} | {:<5} | STEP",
+        "ID", "CREATED", "DURATION", "STATE"
+    );
+    println!("{}", "-".repeat(80));
+    for r in rows {
+        println!(
+            "{:<12} | {:<19} | {:>8} | {:<5} | {}",
+            short(&r.id),
+            r.created_at
+                .map(crate::output::time::format_time)
+                .unwrap_or_else(|| "?".into()),
+            r.duration
+                .map(|d| format!("{d:.2}s"))
+                .unwrap_or_else(|| "?".into()),
+            if r.valid { "valid" } else { "stale" },
+            r.slug
+        );
+    }
 }

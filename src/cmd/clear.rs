@@ -2,22 +2,22 @@
 
 use std::sync::Arc;
 
-use crate::build::Contexts;
-use crate::checkpoint;
 use crate::cli::RecipeArgs;
+use crate::diag::error::Result;
 use crate::driver::Op;
-use crate::error::Result;
+use crate::exec::contexts::Contexts;
 use crate::output::{Format, Output};
 use crate::plan::HookKind;
 use crate::state::StateDb;
+use crate::store;
 
 pub fn run(args: &RecipeArgs, color: bool) -> Result<()> {
     let plan = super::load_plan(args, true)?;
     let output = Arc::new(Output::new(Format::Human, color));
-    let driver = checkpoint::require_driver(&plan)?;
-    crate::signals::install()
+    let driver = store::require_driver(&plan)?;
+    crate::exec::signals::install()
         .map_err(|e| crate::Error::Other(format!("cannot install signal handlers: {e}")))?;
-    let _lock = crate::lock::acquire(&plan.build_dir)?;
+    let _lock = crate::state::lock::acquire(&plan.build_dir)?;
     let db = StateDb::open(&plan.build_dir)?;
     let mut contexts = Contexts::new(&plan, &output)?;
     driver.run(&mut contexts, Op::Clear, "")?;

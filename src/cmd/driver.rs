@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::build::Contexts;
-use crate::checkpoint_id;
+use crate::diag::error::{Diagnostic, Error, Result};
+use crate::diag::source::Span;
 use crate::driver::{BoundDriver, Driver, Op};
-use crate::error::{Diagnostic, Error, Result};
+use crate::exec::contexts::Contexts;
 use crate::output::{Format, Output};
+use crate::plan::id as checkpoint_id;
 use crate::recipe::Text;
-use crate::source::Span;
 use crate::vars::{Origin, Scope};
 
 /// A scope like a recipe's for a driver used outside any recipe.
@@ -122,7 +122,7 @@ pub fn check(
     let name = driver.name.clone();
     let scratch = scratch_dir()?;
     let target = match target {
-        Some(t) => crate::plan::absolute(t),
+        Some(t) => crate::recipe::paths::absolute(t),
         None => {
             let t = scratch.path().join("target");
             std::fs::create_dir_all(&t).map_err(|e| Error::io("cannot create", &t, e))?;

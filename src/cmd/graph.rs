@@ -2,9 +2,9 @@
 //! and each points to the one whose ID it chains on (redo and skip microsteps hang off the chain
 //! without advancing it).
 
-use crate::checkpoint_id::short;
 use crate::cli::{GraphFormat, RecipeArgs};
-use crate::error::Result;
+use crate::diag::error::Result;
+use crate::plan::id::short;
 use crate::plan::{Plan, PlannedMicrostep};
 
 pub fn run(args: &RecipeArgs, format: GraphFormat) -> Result<()> {

@@ -1,7 +1,7 @@
 //! `cairn info`: what a recipe is made of, without running anything.
 
 use crate::cli::RecipeArgs;
-use crate::error::Result;
+use crate::diag::error::Result;
 use crate::plan::resolved_globals;
 
 pub fn run(args: &RecipeArgs) -> Result<()> {

@@ -16,7 +16,7 @@ pub mod snapshot_tree;
 use std::path::PathBuf;
 
 use crate::cli::RecipeArgs;
-use crate::error::Result;
+use crate::diag::error::Result;
 use crate::plan::{Plan, PlanOptions};
 
 /// Loads and plans the recipe named on the command line.

@@ -3,19 +3,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::build::Action;
-use crate::checkpoint;
-use crate::checkpoint_id::short;
 use crate::cli::RecipeArgs;
-use crate::error::Result;
+use crate::diag::error::Result;
 use crate::output::Event;
+use crate::plan::id::short;
+use crate::plan::schedule::{Action, dry_run_actions};
 use crate::plan::{Manifest, Plan, Resolved};
 use crate::state::{CheckpointRecord, StateDb};
 
 pub fn run(args: &RecipeArgs, explain: bool, json: bool, commands: bool) -> Result<()> {
     let plan = super::load_plan(args, true)?;
     let records = recorded(&plan)?;
-    let actions = dry_run_actions(&plan, &records, plan.recipe.checkpoint.is_some());
+    let ready = records.iter().map(|r| r.id.as_str()).collect();
+    let actions = dry_run_actions(&plan, &ready, plan.recipe.checkpoint.is_some());
     if commands {
         print_commands(&plan, &actions, json)?;
     } else {
@@ -33,23 +33,6 @@ pub fn run(args: &RecipeArgs, explain: bool, json: bool, commands: bool) -> Resu
         }
     }
     Ok(())
-}
-
-/// What a build would do, judging which checkpoints exist from the state database.
-pub fn dry_run_actions(
-    plan: &Plan,
-    records: &[CheckpointRecord],
-    checkpointing: bool,
-) -> Vec<Action> {
-    let ready: BTreeSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
-    let resume = plan
-        .microsteps
-        .iter()
-        .rev()
-        .find(|ms| checkpoint::checkpointable(ms) && ready.contains(ms.id.as_str()))
-        .map(|ms| ms.index)
-        .filter(|_| checkpointing);
-    checkpoint::actions(plan, checkpointing, resume)
 }
 
 /// Checkpoints the state database knows were finished; empty when the build dir is new.
@@ -85,7 +68,7 @@ pub fn print_plan(plan: &Plan, actions: &[Action], json: bool) {
 /// `plan --commands`: each microstep with every resolved command, then the driver's operations
 /// (rendered with `{{checkpoint_id}}` left as it is, since each checkpoint fills in its own).
 fn print_commands(plan: &Plan, actions: &[Action], json: bool) -> Result<()> {
-    let driver = crate::checkpoint::driver_of(plan)?;
+    let driver = crate::store::driver_of(plan)?;
     for (ms, action) in plan.microsteps.iter().zip(actions) {
         if json {
             crate::output::schema::write(&Event::PlanCommands {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::cli::RecipeArgs;
-use crate::error::{Diagnostic, Error, Result};
+use crate::diag::error::{Diagnostic, Error, Result};
 use crate::state::StateDb;
 
 pub fn run(args: &RecipeArgs, out: Option<PathBuf>) -> Result<()> {

@@ -7,8 +7,7 @@ use std::path::PathBuf;
 
 use colored::Colorize;
 
-use crate::source::Span;
-use crate::state::StateError;
+use crate::diag::source::Span;
 
 /// Exit codes are part of the contract (docs/cli.md): scripts branch on them.
 pub mod exit {
@@ -140,8 +139,10 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// The state database failed (`state::StateError`, boxed so this lowest layer need not
+    /// know the database).
     #[error(transparent)]
-    State(#[from] StateError),
+    State(Box<dyn std::error::Error + Send + Sync>),
     #[error("{0}")]
     Other(String),
 }

@@ -8,14 +8,16 @@ use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 
-use crate::build::{Contexts, Fail};
-use crate::error::{Diagnostic, Error, Result};
+use crate::diag::error::{Diagnostic, Error, Result};
+use crate::diag::source::Span;
+use crate::diag::suggest::unknown;
+use crate::exec::contexts::{Contexts, Fail};
 use crate::plan::{Resolved, resolve_commands};
-use crate::recipe::load::{parse_commands, read_yaml, scalar_text, unknown};
+use crate::recipe::load::{parse_commands, scalar_text};
 use crate::recipe::{Command, Ctx, Text};
-use crate::source::Span;
-use crate::template::Renderer;
+use crate::vars::template::Renderer;
 use crate::vars::{Mode, Origin, Resolver, Scope};
+use crate::yaml::read_yaml;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Op {
@@ -457,7 +459,7 @@ impl BoundDriver {
                 .capture_text(cmd)
                 .map_err(|e| Error::checkpoint(Diagnostic::new(e.to_string())))?;
             if r.status != 0 {
-                let fail = crate::error::CommandFailure {
+                let fail = crate::diag::error::CommandFailure {
                     slug: String::new(),
                     context: ctx.to_string(),
                     status: r.status,

@@ -2,253 +2,23 @@
 //! commands in their contexts, and report. Clean hooks run at the end of their step or section,
 //! and again after a failure so nothing stays mounted or running.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+pub mod resume;
+pub mod rollback;
+
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::checkpoint::{self, Store};
-use crate::context::{Context, ContextError};
-use crate::error::{CommandFailure, Diagnostic, Error, Result};
+use crate::diag::error::{Diagnostic, Error, Result};
+use crate::exec::contexts::Contexts;
+use crate::exec::{prompt, signals};
 use crate::output::schema::MicrostepStatus;
 use crate::output::{Event, Output};
-use crate::plan::{ContextSpec, HookKind, Plan, PlannedMicrostep, Resolved};
+use crate::plan::schedule::{self, Action};
+use crate::plan::{HookKind, Plan, PlannedMicrostep, Resolved};
 use crate::recipe::Ctx;
-use crate::source::Span;
+use crate::state::files as state_files;
 use crate::state::{StateDb, StepStatus};
-use crate::{prompt, signals, state_files};
-
-/// Why a command did not succeed: a failure that `rescue` and `test` may catch, or an error
-/// that ends the build whatever the recipe says.
-pub enum Fail {
-    Command(Box<CommandFailure>),
-    Fatal(Error),
-}
-
-impl From<Fail> for Error {
-    fn from(f: Fail) -> Error {
-        match f {
-            Fail::Command(c) => Error::CommandFailed(c),
-            Fail::Fatal(e) => e,
-        }
-    }
-}
-
-/// The running shells of one build, started on first use.
-pub struct Contexts {
-    shells: BTreeMap<Ctx, Context>,
-    /// The build dir, where `local` runs.
-    pub dir: PathBuf,
-    /// A terminal is attached: a breakpoint asks instead of stopping.
-    pub interactive: bool,
-    /// For clearing the status line while a breakpoint asks.
-    output: Arc<Output>,
-}
-
-impl Contexts {
-    pub fn new(plan: &Plan, output: &Arc<Output>) -> Result<Contexts> {
-        Contexts::with_specs(&plan.contexts, &plan.build_dir, plan.errexit, output)
-    }
-
-    pub fn with_specs(
-        specs: &BTreeMap<Ctx, ContextSpec>,
-        build_dir: &Path,
-        errexit: bool,
-        output: &Arc<Output>,
-    ) -> Result<Contexts> {
-        let dir = crate::plan::absolute(build_dir);
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create build dir", &dir, e))?;
-        let shells = Ctx::ALL
-            .iter()
-            .map(|ctx| {
-                let spec = specs.get(ctx).cloned().unwrap_or_default();
-                (
-                    *ctx,
-                    Context::new(*ctx, spec, dir.clone(), errexit, Arc::clone(output)),
-                )
-            })
-            .collect();
-        Ok(Contexts {
-            shells,
-            dir,
-            interactive: false,
-            output: Arc::clone(output),
-        })
-    }
-
-    pub fn get(&mut self, ctx: Ctx) -> &mut Context {
-        self.shells
-            .get_mut(&ctx)
-            .expect("every context is configured by the plan")
-    }
-
-    pub fn stop_all(&mut self) {
-        for c in self.shells.values_mut() {
-            c.stop();
-        }
-    }
-
-    /// Process groups of the running shells, for signal forwarding.
-    pub fn pgids(&self) -> Vec<i32> {
-        self.shells.values().filter_map(Context::pgid).collect()
-    }
-
-    /// Runs a list of resolved commands for one microstep (or driver operation).
-    pub fn run_all(&mut self, slug: &str, cmds: &[Resolved]) -> std::result::Result<(), Fail> {
-        for c in cmds {
-            self.run(slug, c)?;
-        }
-        Ok(())
-    }
-
-    pub fn run(&mut self, slug: &str, cmd: &Resolved) -> std::result::Result<(), Fail> {
-        match cmd {
-            Resolved::Exec { ctx, cmd, span } => {
-                let r = self
-                    .get(*ctx)
-                    .run(cmd)
-                    .map_err(|e| context_fail(slug, cmd, span, e))?;
-                if r.status != 0 {
-                    return Err(failure(slug, *ctx, r.status, cmd, r.tail, span));
-                }
-                Ok(())
-            }
-            Resolved::Pipe { from, to, span } => {
-                let spool = tempfile::tempfile().map_err(|e| {
-                    Fail::Fatal(Error::io(
-                        "cannot create a pipe buffer",
-                        std::env::temp_dir(),
-                        e,
-                    ))
-                })?;
-                let copy = spool.try_clone().map_err(|e| {
-                    Fail::Fatal(Error::io(
-                        "cannot create a pipe buffer",
-                        std::env::temp_dir(),
-                        e,
-                    ))
-                })?;
-                let r = self
-                    .get(from.0)
-                    .capture(&from.1, copy)
-                    .map_err(|e| context_fail(slug, &from.1, span, e))?;
-                if r.status != 0 {
-                    return Err(failure(slug, from.0, r.status, &from.1, r.tail, span));
-                }
-                let r = self
-                    .get(to.0)
-                    .feed(&to.1, spool)
-                    .map_err(|e| context_fail(slug, &to.1, span, e))?;
-                if r.status != 0 {
-                    return Err(failure(slug, to.0, r.status, &to.1, r.tail, span));
-                }
-                Ok(())
-            }
-            Resolved::Rescue(body, rescue) => match self.run(slug, body) {
-                Err(Fail::Command(_)) => self.run(slug, rescue),
-                other => other,
-            },
-            Resolved::Test(cond, then, otherwise) => match self.run(slug, cond) {
-                Ok(()) => self.run(slug, then),
-                Err(Fail::Command(_)) => match otherwise {
-                    Some(o) => self.run(slug, o),
-                    None => Ok(()),
-                },
-                Err(fatal) => Err(fatal),
-            },
-            Resolved::Group(cmds) => self.run_all(slug, cmds),
-            Resolved::Breakpoint(message) if self.interactive => {
-                let text = format!(
-                    "Breakpoint in {slug}{}",
-                    message
-                        .as_ref()
-                        .map(|m| format!(": {m}"))
-                        .unwrap_or_default()
-                );
-                let output = Arc::clone(&self.output);
-                let answer = output.suspend(|| {
-                    prompt::choose(&text, &[("c", "continue"), ("a", "abort the build")])
-                });
-                match answer.as_deref() {
-                    Some("c") => Ok(()),
-                    _ => Err(Fail::Fatal(Error::Breakpoint(Box::new(Diagnostic::new(
-                        format!("aborted at a breakpoint in {slug}"),
-                    ))))),
-                }
-            }
-            Resolved::Breakpoint(message) => Err(Fail::Fatal(Error::Breakpoint(Box::new(
-                Diagnostic::new(format!(
-                    "breakpoint in {slug}{}",
-                    message
-                        .as_ref()
-                        .map(|m| format!(": {m}"))
-                        .unwrap_or_default()
-                ))
-                .hint(
-                    "without a terminal cairn stops at a breakpoint; remove it to build unattended",
-                ),
-            )))),
-            Resolved::ReloadContext(ctx) => {
-                self.get(*ctx).stop();
-                Ok(())
-            }
-        }
-    }
-}
-
-fn failure(slug: &str, ctx: Ctx, status: i32, cmd: &str, tail: Vec<String>, span: &Span) -> Fail {
-    Fail::Command(Box::new(CommandFailure {
-        slug: slug.to_string(),
-        context: ctx.to_string(),
-        status,
-        command: cmd.to_string(),
-        tail,
-        span: Some(span.clone()),
-    }))
-}
-
-fn context_fail(slug: &str, cmd: &str, span: &Span, e: ContextError) -> Fail {
-    let (ctx, tail) = match &e {
-        ContextError::Died { ctx, tail, .. } => (*ctx, tail.clone()),
-        ContextError::Spawn { ctx, .. } | ContextError::Io { ctx, .. } => (*ctx, Vec::new()),
-    };
-    let mut tail = tail;
-    tail.push(e.to_string());
-    failure(slug, ctx, 255, cmd, tail, span)
-}
-
-/// How one microstep is handled in this build; its JSON name is part of docs/json.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    Run,
-    /// Covered by the checkpoint that is applied.
-    UseCheckpoint,
-    /// Not run: `on_checkpoint: skip` with checkpoints on, or `only` with them off.
-    Skip,
-    /// Installer-mode resume: recorded as completed with the same ID by an earlier run.
-    Done,
-}
-
-impl Action {
-    pub fn describe(self) -> &'static str {
-        match self {
-            Action::Run => "Running the step...",
-            Action::UseCheckpoint => "Using checkpoint",
-            Action::Skip => "Skipping the step",
-            Action::Done => "Already done (recorded as completed)",
-        }
-    }
-
-    pub fn short(self) -> &'static str {
-        match self {
-            Action::Run => "run",
-            Action::UseCheckpoint => "use checkpoint",
-            Action::Skip => "skip",
-            Action::Done => "done",
-        }
-    }
-}
+use crate::store::Store;
 
 /// What the engine needs to know beyond the plan.
 pub struct Settings {
@@ -511,7 +281,7 @@ impl<'a> Engine<'a> {
         let in_window = begin.is_none_or(|b| ms.index >= b) && end.is_none_or(|e| ms.index <= e);
         let key = (ms.section.clone(), ms.step.clone());
         let first_only = self.settings.first_only && self.checkpointed_steps.contains(&key);
-        if checkpoint::checkpointable(ms) && in_window && !first_only {
+        if schedule::checkpointable(ms) && in_window && !first_only {
             store.create(&mut self.contexts, plan, ms, &self.output)?;
             self.checkpointed_steps.push(key);
             if let Some(pusher) = self.pusher.as_mut() {
@@ -555,18 +325,18 @@ impl<'a> Engine<'a> {
         let previous = plan.microsteps[..ms.index]
             .iter()
             .rev()
-            .find(|m| checkpoint::checkpointable(m) && store.exists(&m.id));
+            .find(|m| schedule::checkpointable(m) && store.exists(&m.id));
         match previous {
             None => "atomic: nothing to undo with (no checkpoint before it)".into(),
             Some(prev) => match store.apply(&mut self.contexts, prev, &self.output) {
                 Ok(()) => format!(
                     "atomic: undone by applying checkpoint {} ({})",
-                    crate::checkpoint_id::short(&prev.id),
+                    crate::plan::id::short(&prev.id),
                     prev.slug
                 ),
                 Err(e) => format!(
                     "atomic: applying checkpoint {} failed: {e}",
-                    crate::checkpoint_id::short(&prev.id)
+                    crate::plan::id::short(&prev.id)
                 ),
             },
         }

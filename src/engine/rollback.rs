@@ -1,29 +1,31 @@
-//! `cairn rollback`: replay the rollback journal newest first (wpkg's order: undo C, then B,
+//! Rollback: replay the rollback journal newest first (wpkg's order: undo C, then B,
 //! then A), mark what was undone so the next build runs it again, then apply the target's
 //! checkpoint when a driver holds one.
 
 use std::sync::Arc;
 
-use crate::build::Contexts;
-use crate::checkpoint::{self, Store};
-use crate::checkpoint_id::short;
-use crate::cli::RecipeArgs;
-use crate::error::{Error, Result};
-use crate::lock;
-use crate::output::{Format, Output};
-use crate::plan::Resolved;
+use crate::diag::error::{Error, Result};
+use crate::exec::contexts::Contexts;
+use crate::output::Output;
+use crate::plan::id::short;
+use crate::plan::{Plan, Resolved};
+use crate::state::lock;
 use crate::state::{RunStatus, StateDb};
+use crate::store::{self, Store};
 
-pub fn run(args: &RecipeArgs, to: Option<&str>, dry_run: bool, color: bool) -> Result<()> {
-    let plan = super::load_plan(args, false)?;
-    let output = Arc::new(Output::new(Format::Human, color));
-    crate::signals::install()
-        .map_err(|e| Error::Other(format!("cannot install signal handlers: {e}")))?;
+/// Rolls back the journaled microsteps after `to` (every one when None). The caller has
+/// installed the signal handlers; `again` is the command that runs this rollback again
+/// (without `--to`/`--full`), printed when a signal stops it.
+pub fn run(
+    plan: &Plan,
+    to: Option<&str>,
+    dry_run: bool,
+    again: &str,
+    output: &Arc<Output>,
+) -> Result<()> {
     let _lock = lock::acquire(&plan.build_dir)?;
     let db = StateDb::open(&plan.build_dir)?;
-    let target = to
-        .map(|t| super::build::find_in_plan(&plan, t, "--to"))
-        .transpose()?;
+    let target = to.map(|t| plan.find(t, "--to")).transpose()?;
     let index_of = |slug: &str| {
         plan.microsteps
             .iter()
@@ -47,7 +49,7 @@ pub fn run(args: &RecipeArgs, to: Option<&str>, dry_run: bool, color: bool) -> R
     if selected.is_empty() {
         output.message("Nothing to roll back: no journaled microstep after the target.");
     }
-    let mut contexts = Contexts::new(&plan, &output)?;
+    let mut contexts = Contexts::new(plan, output)?;
     // A microstep that ran in several builds is journaled once per run, but its effect is there
     // once: replaying the same rollback commands again would undo nothing, or fail. Only the
     // newest entry runs; the older copies are marked undone with it.
@@ -74,9 +76,9 @@ pub fn run(args: &RecipeArgs, to: Option<&str>, dry_run: bool, color: bool) -> R
         let result = contexts.run_all(&entry.slug, &cmds);
         // Interrupted: this entry and the older ones stay journaled; running the same
         // rollback again continues where this one stopped.
-        if let Some(signal) = crate::signals::interrupted() {
+        if let Some(signal) = crate::exec::signals::interrupted() {
             contexts.stop_all();
-            let mut resume = format!("cairn rollback {}", args.recipe.display());
+            let mut resume = again.to_string();
             match to {
                 Some(t) => resume.push_str(&format!(" --to {t}")),
                 None => resume.push_str(" --full"),
@@ -116,8 +118,8 @@ pub fn run(args: &RecipeArgs, to: Option<&str>, dry_run: bool, color: bool) -> R
         && plan.recipe.checkpoint.is_some()
     {
         let ms = &plan.microsteps[t];
-        let driver = checkpoint::require_driver(&plan)?;
-        let store = Store::open(driver, &db, &mut contexts, &output, true)?;
+        let driver = store::require_driver(plan)?;
+        let store = Store::open(driver, &db, &mut contexts, output, true)?;
         if store.exists(&ms.id) {
             if dry_run {
                 output.message(format!(
@@ -126,7 +128,7 @@ pub fn run(args: &RecipeArgs, to: Option<&str>, dry_run: bool, color: bool) -> R
                     ms.slug
                 ));
             } else {
-                store.apply(&mut contexts, ms, &output)?;
+                store.apply(&mut contexts, ms, output)?;
             }
         } else if !dry_run {
             output.warning(format!("no checkpoint of {} exists to apply", ms.slug));

@@ -52,7 +52,7 @@ fn read_line() -> Option<String> {
         match rx.recv_timeout(Duration::from_millis(50)) {
             Ok(line) => return line,
             Err(RecvTimeoutError::Disconnected) => return None,
-            Err(RecvTimeoutError::Timeout) if crate::signals::interrupted().is_some() => {
+            Err(RecvTimeoutError::Timeout) if crate::exec::signals::interrupted().is_some() => {
                 return None;
             }
             Err(RecvTimeoutError::Timeout) => {}

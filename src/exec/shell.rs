@@ -13,7 +13,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::exec;
+use super::process as exec;
 use crate::output::{Output, Stream};
 use crate::plan::ContextSpec;
 use crate::recipe::Ctx;

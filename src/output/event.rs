@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::schema::{CommandName, ErrorFields, MicrostepStatus, RunOutcome};
-use crate::build::Action;
+use crate::plan::schedule::Action;
 use crate::recipe::Ctx;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -326,7 +326,10 @@ impl Event {
                 nodes: Vec::new(),
                 edges: Vec::new(),
             },
-            Event::Error(ErrorFields::of(&crate::error::Error::Other(s()), None)),
+            Event::Error(ErrorFields::of(
+                &crate::diag::error::Error::Other(s()),
+                None,
+            )),
             Event::End { exit_code: 0 },
             Event::PlanCommands {
                 order: 1,

@@ -9,6 +9,7 @@ pub mod progress;
 pub mod report;
 pub mod schema;
 pub mod summary;
+pub mod time;
 
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
@@ -225,9 +226,11 @@ fn follow(p: &Progress, event: &Event) {
             ..
         } => {
             let activity = match action {
-                crate::build::Action::Run => Activity::Running,
-                crate::build::Action::UseCheckpoint => Activity::Restoring,
-                crate::build::Action::Skip | crate::build::Action::Done => Activity::Skipping,
+                crate::plan::schedule::Action::Run => Activity::Running,
+                crate::plan::schedule::Action::UseCheckpoint => Activity::Restoring,
+                crate::plan::schedule::Action::Skip | crate::plan::schedule::Action::Done => {
+                    Activity::Skipping
+                }
             };
             p.microstep(*order, slug, activity);
         }
@@ -282,17 +285,17 @@ fn human(out: &mut impl Write, event: &Event, color: bool) -> std::io::Result<()
         Event::CheckpointCreateStart { id, .. } => writeln!(
             out,
             " --> Creating checkpoint : {}",
-            paint(crate::checkpoint_id::short(id), |s| s.cyan())
+            paint(crate::plan::id::short(id), |s| s.cyan())
         ),
         Event::CheckpointApplyStart { id, slug } => writeln!(
             out,
             " --> Applying checkpoint : {} ({slug})",
-            paint(crate::checkpoint_id::short(id), |s| s.cyan())
+            paint(crate::plan::id::short(id), |s| s.cyan())
         ),
         Event::CheckpointUploadStart { id, .. } => writeln!(
             out,
             " --> Uploading checkpoint : {}",
-            paint(crate::checkpoint_id::short(id), |s| s.cyan())
+            paint(crate::plan::id::short(id), |s| s.cyan())
         ),
         Event::CheckpointUploaded {
             id,
@@ -303,7 +306,7 @@ fn human(out: &mut impl Write, event: &Event, color: bool) -> std::io::Result<()
         } => writeln!(
             out,
             " --> Checkpoint {} ({slug}) is already in {store}",
-            paint(crate::checkpoint_id::short(id), |s| s.cyan())
+            paint(crate::plan::id::short(id), |s| s.cyan())
         ),
         Event::CheckpointUploaded {
             id,
@@ -316,7 +319,7 @@ fn human(out: &mut impl Write, event: &Event, color: bool) -> std::io::Result<()
         } => writeln!(
             out,
             " --> Pushed checkpoint {} ({slug}) to {store}: {}{} in {} secs ({})",
-            paint(crate::checkpoint_id::short(id), |s| s.cyan()),
+            paint(crate::plan::id::short(id), |s| s.cyan()),
             crate::cache::human_bytes(*bytes),
             delta(base),
             summary::secs(*duration),
@@ -332,7 +335,7 @@ fn human(out: &mut impl Write, event: &Event, color: bool) -> std::io::Result<()
         } => writeln!(
             out,
             " --> Downloaded checkpoint {} ({slug}) from {store}: {}{} in {} secs ({})",
-            paint(crate::checkpoint_id::short(id), |s| s.cyan()),
+            paint(crate::plan::id::short(id), |s| s.cyan()),
             crate::cache::human_bytes(*bytes),
             delta(base),
             summary::secs(*duration),
@@ -408,7 +411,7 @@ fn human(out: &mut impl Write, event: &Event, color: bool) -> std::io::Result<()
 /// `, a delta against 3f2a9c1b0d4e` for an upload or download that is one.
 fn delta(base: &Option<String>) -> String {
     base.as_ref()
-        .map(|b| format!(", a delta against {}", crate::checkpoint_id::short(b)))
+        .map(|b| format!(", a delta against {}", crate::plan::id::short(b)))
         .unwrap_or_default()
 }
 

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::error::Result;
+use crate::diag::error::Result;
 use crate::plan::{Manifest, Plan};
 use crate::state::{CheckpointOp, RunRecord, StateDb, StepRecord, StepStatus};
 
@@ -194,7 +194,7 @@ pub fn render(db: &StateDb, plan: Option<&Plan>, title: &str) -> Result<String> 
             .filter(|c| c.ready)
             .map(|c| {
                 json!([
-                    crate::checkpoint_id::short(&c.id),
+                    crate::plan::id::short(&c.id),
                     c.slug,
                     c.created_at,
                     c.duration,
@@ -206,9 +206,9 @@ pub fn render(db: &StateDb, plan: Option<&Plan>, title: &str) -> Result<String> 
     };
     let data = json!({
         "title": title,
-        "generated": crate::checkpoint::now(),
+        "generated": crate::output::time::now(),
         "slugs": names.0.list,
-        "ids": names.1.list.iter().map(|i| crate::checkpoint_id::short(i)).collect::<Vec<_>>(),
+        "ids": names.1.list.iter().map(|i| crate::plan::id::short(i)).collect::<Vec<_>>(),
         "runs": out_runs,
         "slowest": slowest,
         "checkpoints": checkpoints,
@@ -216,7 +216,7 @@ pub fn render(db: &StateDb, plan: Option<&Plan>, title: &str) -> Result<String> 
     });
     // Inside <script>, "</" could end the element early; JSON allows escaping the slash.
     let text = serde_json::to_string(&data)
-        .map_err(|e| crate::error::Error::Other(e.to_string()))?
+        .map_err(|e| crate::diag::error::Error::Other(e.to_string()))?
         .replace("</", "<\\/");
     Ok(TEMPLATE
         .replace("{{TITLE}}", &html_escape(title))
@@ -262,8 +262,8 @@ fn run_data(
                 };
                 changed = Some(Change {
                     slug: s.slug.clone(),
-                    old_id: old.map(|o| crate::checkpoint_id::short(o).to_string()),
-                    new_id: crate::checkpoint_id::short(&s.checkpoint_id).to_string(),
+                    old_id: old.map(|o| crate::plan::id::short(o).to_string()),
+                    new_id: crate::plan::id::short(&s.checkpoint_id).to_string(),
                     reasons,
                     changed_ids: 0,
                 });

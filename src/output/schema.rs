@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::event::Event;
-use crate::error::Error;
+use crate::diag::error::Error;
 
 /// Raised when an event or field is removed or changes meaning; adding one keeps it.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -215,7 +215,7 @@ fn line(event: &Event) -> serde_json::Value {
         Ok(serde_json::Value::Object(mut map)) => {
             // Every event carries the time it happened, so a reader can time what lies
             // between two events (an apply, say) without timestamping lines itself.
-            map.insert("time".into(), serde_json::json!(crate::checkpoint::now()));
+            map.insert("time".into(), serde_json::json!(crate::output::time::now()));
             serde_json::Value::Object(map)
         }
         _ => serde_json::Value::Null,
@@ -432,7 +432,7 @@ mod tests {
         let json = |v: &[serde_json::Value]| -> Vec<String> {
             v.iter().map(|x| x.as_str().unwrap().to_string()).collect()
         };
-        use crate::build::Action;
+        use crate::plan::schedule::Action;
         let actions = [
             Action::Run,
             Action::UseCheckpoint,

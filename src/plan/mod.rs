@@ -7,14 +7,17 @@ use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 
-use crate::checkpoint_id;
-use crate::error::{Diagnostic, Error, Result};
+pub mod id;
+pub mod schedule;
+
+use crate::diag::error::{Diagnostic, Error, Result};
+use crate::diag::source::Span;
+use crate::plan::id as checkpoint_id;
 use crate::recipe::dialect::Dialect;
 use crate::recipe::{
     Command, Ctx, GlobalValue, Microstep, OnCheckpoint, Recipe, Section, Step, StepVars, Text,
 };
-use crate::source::Span;
-use crate::template::Renderer;
+use crate::vars::template::Renderer;
 use crate::vars::{Mode, Origin, Resolver, Scope};
 
 /// A command with every variable resolved.
@@ -148,7 +151,7 @@ pub fn plan(recipe: Recipe, opts: &PlanOptions<'_>) -> Result<Plan> {
                     "proxy_cache" => {}
                     _ if recipe.dialect == Dialect::Kameleon => {}
                     other => {
-                        return Err(crate::recipe::load::unknown(
+                        return Err(crate::diag::suggest::unknown(
                             &v.span,
                             &format!("key of `{key}`"),
                             other,
@@ -218,12 +221,16 @@ fn global_scope(recipe: &Recipe, opts: &PlanOptions<'_>) -> Result<Scope> {
     builtin(
         &mut scope,
         "recipe_dir",
-        absolute(recipe_dir).display().to_string(),
+        crate::recipe::paths::absolute(recipe_dir)
+            .display()
+            .to_string(),
     );
     builtin(
         &mut scope,
         "build_dir",
-        absolute(opts.build_dir).display().to_string(),
+        crate::recipe::paths::absolute(opts.build_dir)
+            .display()
+            .to_string(),
     );
     builtin(
         &mut scope,
@@ -245,13 +252,17 @@ fn global_scope(recipe: &Recipe, opts: &PlanOptions<'_>) -> Result<Scope> {
     );
     // Kameleon's built-ins, so its recipes and step libraries resolve unchanged. The UUID is
     // derived from the build dir: stable across rebuilds of one build dir, and hashed by name.
-    let build_dir = absolute(opts.build_dir).display().to_string();
+    let build_dir = crate::recipe::paths::absolute(opts.build_dir)
+        .display()
+        .to_string();
     let uuid = kameleon_uuid(&build_dir);
     builtin(&mut scope, "kameleon_recipe_name", recipe.name.clone());
     builtin(
         &mut scope,
         "kameleon_recipe_dir",
-        absolute(recipe_dir).display().to_string(),
+        crate::recipe::paths::absolute(recipe_dir)
+            .display()
+            .to_string(),
     );
     builtin(&mut scope, "kameleon_cwd", build_dir);
     builtin(
@@ -317,34 +328,6 @@ fn global_scope(recipe: &Recipe, opts: &PlanOptions<'_>) -> Result<Scope> {
         }
     }
     Ok(scope)
-}
-
-/// `path` made absolute and cleaned as Ruby's `File.expand_path` cleans it (`.` and `..`
-/// resolved by name, no trailing `/`), so a recipe named `recipe.yaml` or `./recipe.yaml` gets
-/// the same `recipe_dir`, and no `//` appears in paths built from it.
-pub fn absolute(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let joined = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        match std::env::current_dir() {
-            Ok(d) => d.join(path),
-            Err(_) => return path.to_path_buf(),
-        }
-    };
-    let mut out = PathBuf::new();
-    for c in joined.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push(c);
-                }
-            }
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 struct Planner<'a> {

@@ -1,4 +1,4 @@
-//! `cairn qemu-monitor SOCKET COMMAND...`: one command to a QEMU human monitor (HMP) listening
+//! One command to a QEMU human monitor (HMP) listening
 //! on a unix socket (`-monitor unix:PATH,server,nowait`), for the `qemu` driver's shell
 //! commands. It reads the banner up to the `(qemu) ` prompt, sends the command, reads up to the
 //! next prompt (a `savevm` under TCG can take many seconds), and prints the reply without the
@@ -10,33 +10,10 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::error::{Diagnostic, Error, Result};
+use crate::diag::error::{Diagnostic, Error, Result};
 
 const PROMPT: &[u8] = b"(qemu) ";
 const BANNER_TIMEOUT: Duration = Duration::from_secs(60);
-
-pub fn run(socket: &Path, command: &[String], timeout: Duration) -> Result<()> {
-    let command = command.join(" ");
-    if command.trim().is_empty() || command.contains('\n') {
-        return Err(Error::Usage("give one monitor command on one line".into()));
-    }
-    let reply = exchange(socket, &command, timeout)?;
-    if failed(&reply) {
-        for line in reply.lines() {
-            eprintln!("{line}");
-        }
-        return Err(Error::checkpoint(Diagnostic::new(format!(
-            "the QEMU monitor at {} refused `{command}`",
-            socket.display()
-        ))));
-    }
-    let mut out = std::io::stdout().lock();
-    for line in reply.lines() {
-        // A closed stdout (`| head`) is not the command's failure.
-        let _ = writeln!(out, "{line}");
-    }
-    Ok(())
-}
 
 /// Whether a reply reports a failure: QEMU prefixes errors with `Error:`.
 pub fn failed(reply: &str) -> bool {
@@ -53,7 +30,7 @@ fn monitor_error(socket: &Path, message: String) -> Error {
 }
 
 /// Sends one command and returns the monitor's reply, cleaned of echo, escapes and prompts.
-fn exchange(socket: &Path, command: &str, timeout: Duration) -> Result<String> {
+pub fn exchange(socket: &Path, command: &str, timeout: Duration) -> Result<String> {
     let mut stream = UnixStream::connect(socket)
         .map_err(|e| monitor_error(socket, format!("cannot connect: {e}")))?;
     // The monitor serves one client at a time: a banner that does not come within a minute

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 
 use super::dialect::{Dialect, kameleon_chomp};
-use super::load::read_yaml;
-use crate::error::{Diagnostic, Result};
+use crate::diag::error::{Diagnostic, Result};
+use crate::yaml::read_yaml;
 use crate::yaml::{Node, Value};
 
 const MAX_DEPTH: usize = 32;

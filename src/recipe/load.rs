@@ -9,9 +9,11 @@ use indexmap::IndexMap;
 use super::alias::Aliases;
 use super::dialect::{Dialect, translate};
 use super::model::*;
-use crate::error::{Diagnostic, Error, Result};
-use crate::source::{SourceFile, Span};
-use crate::yaml::{self, Node, Value};
+use super::paths::absolute;
+use crate::diag::error::{Diagnostic, Error, Result};
+use crate::diag::source::{SourceFile, Span};
+use crate::diag::suggest::{closest, unknown};
+use crate::yaml::{Node, Value, read_yaml};
 
 const RECIPE_KEYS: [&str; 8] = [
     "env",
@@ -44,11 +46,6 @@ pub(crate) const COMMAND_KEYS: [&str; 9] = [
     "breakpoint",
     "reload_context",
 ];
-
-pub fn read_yaml(path: &Path, what: &'static str) -> Result<Node> {
-    let file = yaml::read(path, what)?;
-    Ok(yaml::parse(&file)?)
-}
 
 /// One file of the extend chain, root-most first once the chain is loaded.
 struct RawRecipe {
@@ -148,7 +145,7 @@ pub fn load_with(path: &Path, opts: &LoadOptions<'_>) -> Result<Recipe> {
         globals: globals.clone(),
         cli_globals: opts.cli_globals.to_vec(),
         recipe_name: name.clone(),
-        recipe_dir: crate::plan::absolute(child.dir()).display().to_string(),
+        recipe_dir: absolute(child.dir()).display().to_string(),
         current: StepVars::default(),
         step_files: Vec::new(),
         sections: SECTIONS
@@ -223,7 +220,7 @@ fn step_dirs(chain: &[RawRecipe]) -> Vec<PathBuf> {
         let dir = raw.dir().to_path_buf();
         push(dir.join("steps"), true);
         push(dir.join(".steps"), false);
-        let abs = crate::plan::absolute(&dir);
+        let abs = absolute(&dir);
         if let Some(cwd) = &cwd
             && abs.starts_with(cwd)
         {
@@ -319,7 +316,7 @@ fn render_now(
     opts: &LoadOptions<'_>,
 ) -> Result<String> {
     let name = recipe_name(&recipe.path);
-    let dir = crate::plan::absolute(recipe.dir()).display().to_string();
+    let dir = absolute(recipe.dir()).display().to_string();
     render_load_time(text, &name, &dir, globals, opts.cli_globals, None)
 }
 
@@ -335,7 +332,7 @@ fn render_load_time(
     step_vars: Option<&StepVars>,
 ) -> Result<String> {
     use crate::vars::{Mode, Origin, Resolver, Scope};
-    if !crate::template::has_template(&text.text) {
+    if !crate::vars::template::has_template(&text.text) {
         return Ok(text.text.clone());
     }
     let mut scope = Scope::default();
@@ -373,7 +370,7 @@ fn render_load_time(
     for (k, v) in step_vars.iter().flat_map(|v| &v.args) {
         scope.set(k, v.value.clone(), Origin::StepArgument);
     }
-    let renderer = crate::template::Renderer::default();
+    let renderer = crate::vars::template::Renderer::default();
     Resolver::new(&scope, &renderer).render(text, Mode::Run)
 }
 
@@ -482,51 +479,6 @@ fn check_keys(node: &Node, allowed: &[&str], what: &str) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// An error for a name that is not one of `known`, suggesting the nearest one.
-pub fn unknown(span: &Span, what: &str, name: &str, known: &[&str]) -> Diagnostic {
-    let d = Diagnostic::at(span, format!("unknown {what} `{name}`"));
-    match closest(name, known.iter().copied()) {
-        Some(best) => d.hint(format!("did you mean `{best}`?")),
-        None => d.hint(format!("expected one of: {}", known.join(", "))),
-    }
-}
-
-pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .map(|c| (edit_distance(name, c), c))
-        .filter(|(d, c)| *d <= (c.len().max(name.len()) / 3).max(1))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-/// Edit distance counting a swap of two neighbouring characters as one edit (`setpu` is one
-/// typo away from `setup`).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    // d[i][j]: distance between the first i chars of a and the first j chars of b.
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j - 1] + cost)
-                .min(d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[i - 2][j - 2] + 1);
-            }
-            d[i][j] = best;
-        }
-    }
-    d[a.len()][b.len()]
 }
 
 fn global_value(key: &str, v: &Node) -> Result<GlobalValue> {
@@ -771,12 +723,12 @@ impl StepLoader {
                 .note(format!("searched:\n{}", searched.join("\n")))
                 .into());
             };
-            let abs = crate::plan::absolute(found);
+            let abs = absolute(found);
             let recipe_dir = self
                 .step_dirs
                 .first()
                 .and_then(|d| d.parent())
-                .map(crate::plan::absolute);
+                .map(absolute);
             match recipe_dir.as_ref().and_then(|r| abs.strip_prefix(r).ok()) {
                 Some(inside) => out.push_str(&format!("{{{{recipe_dir}}}}/{}", inside.display())),
                 None => out.push_str(&abs.display().to_string()),

@@ -4,6 +4,7 @@ pub mod alias;
 pub mod dialect;
 pub mod load;
 pub mod model;
+pub mod paths;
 
 pub use load::load;
 pub use model::*;

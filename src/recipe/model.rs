@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use indexmap::IndexMap;
 
-use crate::source::Span;
+use crate::diag::source::Span;
 
 /// A template string from a file, with the place it came from.
 #[derive(Debug, Clone)]

@@ -1,4 +1,4 @@
-//! `cairn snapshot-tree SRC DST [--link-dest PREV]`: the hardlink driver's incremental copy.
+//! The hardlink driver's incremental copy, run as `cairn snapshot-tree SRC DST [--link-dest PREV]`.
 //!
 //! DST, which must not exist, becomes a copy of the directory SRC as `cp -a` makes one: names,
 //! file types, contents, modes, owners, timestamps, symlink targets, hard links within the tree,
@@ -60,7 +60,7 @@ use nix::sys::time::TimeSpec;
 use nix::unistd::linkat;
 use walkdir::WalkDir;
 
-use crate::error::{Error, Result};
+use crate::diag::error::{Error, Result};
 
 const MAGIC: &str = "cairn-snapshot-tree 1";
 /// Bytes of paths per `cp` invocation: well below Linux's 2 MiB for arguments and environment
@@ -78,17 +78,6 @@ pub struct Summary {
     pub relinked: usize,
     /// Set when the whole tree was copied with one `cp -a`: why.
     pub full_copy: Option<String>,
-}
-
-pub fn run(src: &Path, dst: &Path, link_dest: Option<&Path>) -> Result<()> {
-    let summary = snapshot(src, dst, link_dest)?;
-    if let (Some(why), Some(prev)) = (&summary.full_copy, link_dest) {
-        eprintln!(
-            "cairn snapshot-tree: nothing linked from {}: {why}; copied every file",
-            prev.display()
-        );
-    }
-    Ok(())
 }
 
 /// Makes DST a copy of SRC, linking unchanged regular files from `link_dest`.

@@ -9,8 +9,9 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use crate::output::time::now;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, Row, ToSql, Transaction, TransactionBehavior, params};
 
@@ -112,6 +113,12 @@ pub enum StateError {
 }
 
 pub type Result<T> = std::result::Result<T, StateError>;
+
+impl From<StateError> for crate::Error {
+    fn from(e: StateError) -> crate::Error {
+        crate::Error::State(Box::new(e))
+    }
+}
 
 /// Attaches the database path to SQLite errors, since a bare "database is
 /// locked" does not say which build directory is at fault.
@@ -302,14 +309,6 @@ record!(JournalEntry {
     recorded_at: f64,
 });
 
-fn now() -> f64 {
-    // A clock before 1970 is a broken machine, not a reason to lose a record.
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 /// Rejects malformed JSON when it is written: finding out while rolling back
 /// or restoring would be far too late.
 fn check_json(what: &'static str, text: &str) -> Result<()> {
@@ -357,14 +356,14 @@ pub struct StateDb {
 
 impl StateDb {
     pub fn open(build_dir: &Path) -> Result<StateDb> {
-        let dir = crate::lock::private_dir(build_dir)?;
+        let dir = crate::state::lock::private_dir(build_dir)?;
         let path = dir.join("state.db");
         for side in ["state.db-wal", "state.db-shm"] {
-            crate::lock::check_private_file(&dir.join(side))?;
+            crate::state::lock::check_private_file(&dir.join(side))?;
         }
         // Created here, 0600 and without following a link, rather than by SQLite; SQLite
         // gives its -wal and -shm files the database's mode.
-        drop(crate::lock::open_private_file(&path)?);
+        drop(crate::state::lock::open_private_file(&path)?);
         let conn =
             Connection::open_with_flags(real_path(&dir)?.join("state.db"), nofollow()).at(&path)?;
         let db = StateDb { conn, path };
@@ -395,7 +394,7 @@ impl StateDb {
             });
         }
         for side in ["state.db", "state.db-wal", "state.db-shm"] {
-            crate::lock::check_private_file(&dir.join(side))?;
+            crate::state::lock::check_private_file(&dir.join(side))?;
         }
         // Nobody can write here, so nothing can change under us: `immutable` lets SQLite
         // read a WAL database without creating its -shm file.

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint_id::hash_path;
+use crate::plan::id::hash_path;
 
 /// Expands `~/`, makes a path absolute against `base`, and expands globs.
 fn expand(pattern: &str, base: &Path) -> Vec<PathBuf> {

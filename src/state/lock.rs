@@ -11,7 +11,7 @@ use std::io::{Read, Seek, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Diagnostic, Error, Result};
+use crate::diag::error::{Diagnostic, Error, Result};
 use crate::state::StateError;
 
 fn describe(left: &[(i32, Vec<i32>)]) -> String {
@@ -52,10 +52,13 @@ fn kill_leftovers(left: &[(i32, Vec<i32>)]) -> Result<()> {
         eprintln!(
             "warning: killing process group {g}, left running by an earlier cairn in this build dir"
         );
-        crate::exec::kill_group(*g, crate::exec::Signal::SIGKILL);
+        crate::exec::process::kill_group(*g, crate::exec::process::Signal::SIGKILL);
     }
     for _ in 0..500 {
-        if left.iter().all(|(g, _)| !crate::exec::group_alive(*g)) {
+        if left
+            .iter()
+            .all(|(g, _)| !crate::exec::process::group_alive(*g))
+        {
             return Ok(());
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
@@ -211,14 +214,14 @@ pub fn acquire_killing_leftovers(build_dir: &Path, kill: bool) -> Result<BuildLo
             let mut record = open_private_file(&record_path)?;
             let mut text = String::new();
             let _ = record.read_to_string(&mut text);
-            let left = crate::exec::leftovers(&text);
+            let left = crate::exec::process::leftovers(&text);
             if !left.is_empty() {
                 if !kill {
                     return Err(Error::Locked(Box::new(leftover_error(build_dir, &left))));
                 }
                 kill_leftovers(&left)?;
             }
-            crate::exec::record_groups_in(record);
+            crate::exec::process::record_groups_in(record);
             Ok(lock)
         }
         Err(std::fs::TryLockError::WouldBlock) => {

@@ -3,23 +3,17 @@
 //! database keeping what the driver cannot know (slug, parent, times, manifest).
 
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
-use crate::build::{Action, Contexts};
-use crate::checkpoint_id::short;
+use crate::diag::error::{Diagnostic, Error, Result};
 use crate::driver::{BoundDriver, Driver, Op};
-use crate::error::{Diagnostic, Error, Result};
+use crate::exec::contexts::Contexts;
+use crate::output::time::now;
 use crate::output::{Event, Output};
+use crate::plan::id::short;
+use crate::plan::schedule::{checkpointable, resume_point};
 use crate::plan::{Plan, PlannedMicrostep};
-use crate::recipe::OnCheckpoint;
 use crate::state::{CheckpointRecord, StateDb};
-
-pub fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
 
 pub fn recipe_dirs(plan: &Plan) -> Vec<PathBuf> {
     std::iter::once(&plan.recipe.path)
@@ -34,7 +28,7 @@ pub fn driver_of(plan: &Plan) -> Result<Option<BoundDriver>> {
         return Ok(None);
     };
     // `checkpoint: "{{driver}}"` lets `-g driver=btrfs` choose the driver per build.
-    let renderer = crate::template::Renderer::default();
+    let renderer = crate::vars::template::Renderer::default();
     let name = crate::vars::Resolver::new(&plan.global_scope, &renderer)
         .render(spec, crate::vars::Mode::Run)?;
     let spec = crate::recipe::Text::new(name, spec.span.clone());
@@ -53,14 +47,6 @@ pub fn require_driver(plan: &Plan) -> Result<BoundDriver> {
             .hint("add `checkpoint: copy` (or hardlink, reflink, ...) to the recipe"),
         )
     })
-}
-
-/// Whether a microstep's state is saved after it runs, by its own policy.
-pub fn checkpointable(ms: &PlannedMicrostep) -> bool {
-    matches!(
-        ms.on_checkpoint,
-        OnCheckpoint::UseCache | OnCheckpoint::Only
-    )
 }
 
 pub struct Store<'a> {
@@ -142,11 +128,7 @@ impl<'a> Store<'a> {
     /// The newest checkpoint still valid for this plan: the latest microstep, in recipe order,
     /// whose ID the driver holds.
     pub fn newest_valid(&self, plan: &Plan) -> Option<usize> {
-        plan.microsteps
-            .iter()
-            .rev()
-            .find(|ms| checkpointable(ms) && self.exists(&ms.id))
-            .map(|ms| ms.index)
+        resume_point(plan, |id| self.exists(id))
     }
 
     /// Resolves `-F`: an ID prefix (4+ chars), a slug, or `last`, to the microstep to resume after.
@@ -294,20 +276,6 @@ impl<'a> Store<'a> {
     }
 }
 
-/// How each microstep is handled when resuming after the microstep at `resume` (if any).
-pub fn actions(plan: &Plan, checkpointing: bool, resume: Option<usize>) -> Vec<Action> {
-    plan.microsteps
-        .iter()
-        .map(|ms| match ms.on_checkpoint {
-            OnCheckpoint::Skip if checkpointing => Action::Skip,
-            OnCheckpoint::Only if !checkpointing => Action::Skip,
-            OnCheckpoint::Redo => Action::Run,
-            _ if resume.is_some_and(|r| ms.index <= r) => Action::UseCheckpoint,
-            _ => Action::Run,
-        })
-        .collect()
-}
-
 /// One row of a checkpoint listing.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Listed {
@@ -347,68 +315,4 @@ pub fn listing(plan: &Plan, existing: &[String], db: &StateDb) -> Result<Vec<Lis
         )
     });
     Ok(rows.into_iter().map(|(_, l)| l).collect())
-}
-
-pub fn format_time(t: f64) -> String {
-    let secs = t as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to a (year, month, day) in the proleptic Gregorian calendar.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-pub fn print_listing(recipe: &str, rows: &[Listed], json: bool) {
-    if json {
-        for r in rows {
-            crate::output::schema::write(&Event::Checkpoint(crate::output::CheckpointRow {
-                id: r.id.clone(),
-                slug: r.slug.clone(),
-                created_at: r.created_at,
-                duration: r.duration,
-                valid: r.valid,
-            }));
-        }
-        return;
-    }
-    if rows.is_empty() {
-        println!("No checkpoints are available for the recipe '{recipe}'");
-        return;
-    }
-    println!("The following checkpoints are available for the recipe '{recipe}':");
-    println!(
-        "{:<12} | {:<19} | {:>8} | {:<5} | STEP",
-        "ID", "CREATED", "DURATION", "STATE"
-    );
-    println!("{}", "-".repeat(80));
-    for r in rows {
-        println!(
-            "{:<12} | {:<19} | {:>8} | {:<5} | {}",
-            short(&r.id),
-            r.created_at.map(format_time).unwrap_or_else(|| "?".into()),
-            r.duration
-                .map(|d| format!("{d:.2}s"))
-                .unwrap_or_else(|| "?".into()),
-            if r.valid { "valid" } else { "stale" },
-            r.slug
-        );
-    }
 }

@@ -3,15 +3,17 @@
 //! templates themselves and are resolved lazily, only when something uses them, so an unused
 //! variable that names an unknown one is not an error.
 
+pub mod template;
+
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
 use indexmap::IndexMap;
 
-use crate::error::{Diagnostic, Result};
+use crate::diag::error::{Diagnostic, Result};
+use crate::diag::suggest::closest;
 use crate::recipe::Text;
-use crate::recipe::load::closest;
-use crate::template::{RenderFailure, Renderer, has_template};
+use crate::vars::template::{RenderFailure, Renderer, has_template};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

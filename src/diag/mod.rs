@@ -1,0 +1,6 @@
+//! Diagnostics: errors with their exit codes, source text with spans, and "did you mean"
+//! suggestions. The lowest layer: it imports nothing else from the crate.
+
+pub mod error;
+pub mod source;
+pub mod suggest;

@@ -1,0 +1,8 @@
+//! What a build dir remembers: the SQLite state database, checksums of `state_files:`, and the
+//! lock that allows one build at a time.
+
+pub mod db;
+pub mod files;
+pub mod lock;
+
+pub use db::*;
