@@ -5,7 +5,6 @@
 //! `state` records what happened.
 
 pub mod cache;
-pub mod checkpoint_size;
 pub mod cli;
 pub mod cmd;
 pub mod diag;
@@ -16,7 +15,6 @@ pub mod exec;
 pub mod fuzzing;
 pub mod output;
 pub mod plan;
-pub mod policy;
 pub mod qemu;
 pub mod recipe;
 pub mod share;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 
 pub mod id;
+pub mod policy;
 pub mod schedule;
 
 use crate::diag::error::{Diagnostic, Error, Result};

@@ -2,6 +2,8 @@
 //! finished), which one a build resumes from, and creating and applying them with the state
 //! database keeping what the driver cannot know (slug, parent, times, manifest).
 
+pub mod size;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
