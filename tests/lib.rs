@@ -12,6 +12,7 @@ mod commands;
 mod debian;
 mod drivers;
 mod errors;
+mod explain;
 mod extend;
 mod graph;
 mod hello;

@@ -1,14 +1,13 @@
 //! `cairn plan` (and `build --dry-run`): what a build would do, from the recipe and the state
 //! database alone, without starting a process. `--explain` says why a microstep would run again.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use crate::cli::RecipeArgs;
 use crate::diag::error::Result;
 use crate::output::Event;
+use crate::plan::explain::{self, Made};
 use crate::plan::id::short;
 use crate::plan::schedule::{Action, dry_run_actions};
-use crate::plan::{Manifest, Plan, Resolved};
+use crate::plan::{Plan, Resolved};
 use crate::state::{CheckpointRecord, StateDb};
 
 pub fn run(args: &RecipeArgs, explain: bool, json: bool, commands: bool) -> Result<()> {
@@ -22,7 +21,17 @@ pub fn run(args: &RecipeArgs, explain: bool, json: bool, commands: bool) -> Resu
         print_plan(&plan, &actions, json);
     }
     if explain {
-        let lines = explanation(&plan, &records);
+        let made: Vec<Made<'_>> = records
+            .iter()
+            .map(|r| Made {
+                id: &r.id,
+                slug: &r.slug,
+                parent: r.parent.as_deref(),
+                manifest: &r.manifest,
+                created_at: r.created_at,
+            })
+            .collect();
+        let lines = explain::explain(&plan, &made, plan.recipe.checkpoint.is_some());
         if json {
             crate::output::schema::write(&Event::Explain { lines });
         } else {
@@ -233,119 +242,5 @@ fn command_text(cmd: &Resolved, indent: usize, out: &mut Vec<String>) {
             shell("breakpoint".into(), message.as_deref().unwrap_or(""), out)
         }
         Resolved::ReloadContext(ctx) => out.push(format!("{pad}reload_context {ctx}")),
-    }
-}
-
-/// Compares the newest checkpoint's chain with the plan: the first microstep whose ID differs,
-/// and what in it changed.
-pub fn explanation(plan: &Plan, records: &[CheckpointRecord]) -> Vec<String> {
-    let Some(newest) = records.iter().max_by(|a, b| {
-        a.created_at
-            .partial_cmp(&b.created_at)
-            .unwrap_or(std::cmp::Ordering::Equal)
-    }) else {
-        return vec![
-            "No checkpoint has been created in this build dir yet: everything runs.".into(),
-        ];
-    };
-    let by_id: BTreeMap<&str, &CheckpointRecord> =
-        records.iter().map(|r| (r.id.as_str(), r)).collect();
-    let mut chain = vec![newest];
-    while let Some(parent) = chain
-        .last()
-        .and_then(|r| r.parent.as_deref())
-        .and_then(|p| by_id.get(p))
-    {
-        chain.push(parent);
-    }
-    chain.reverse();
-    for old in chain {
-        let Some(ms) = plan.microsteps.iter().find(|m| m.slug == old.slug) else {
-            return vec![format!(
-                "Microstep {} (checkpoint {}) is no longer in the recipe.",
-                old.slug,
-                short(&old.id)
-            )];
-        };
-        if ms.id == old.id {
-            continue;
-        }
-        let mut out = vec![format!(
-            "First changed microstep: {} (was {}, now {})",
-            ms.slug,
-            short(&old.id),
-            short(&ms.id)
-        )];
-        let previous: Manifest = serde_json::from_str(&old.manifest).unwrap_or_default();
-        let changes = diff(&previous, &ms.manifest);
-        if changes.is_empty() {
-            out.push("  nothing in it changed: a microstep before it did (IDs chain), one that has no checkpoint".into());
-        } else {
-            out.extend(changes.into_iter().map(|c| format!("  {c}")));
-        }
-        out.push(format!(
-            "A build with -c resumes before it and runs {} microstep(s).",
-            plan.microsteps.len() - ms.index
-        ));
-        return out;
-    }
-    vec![format!(
-        "Nothing changed up to the newest checkpoint {} ({}): a build with -c resumes after it.",
-        short(&newest.id),
-        newest.slug
-    )]
-}
-
-pub fn diff(old: &Manifest, new: &Manifest) -> Vec<String> {
-    let mut out = Vec::new();
-    let names: BTreeSet<&String> = old.vars.keys().chain(new.vars.keys()).collect();
-    for name in names {
-        match (old.vars.get(name), new.vars.get(name)) {
-            (Some(a), Some(b)) if a != b => out.push(format!("variable `{name}`: {a:?} -> {b:?}")),
-            (None, Some(b)) => out.push(format!("variable `{name}` is now used: {b:?}")),
-            (Some(a), None) => out.push(format!("variable `{name}` is no longer used (was {a:?})")),
-            _ => {}
-        }
-    }
-    if old.commands != new.commands {
-        let lines = |m: &Manifest| -> Vec<String> {
-            serde_json::from_str::<serde_json::Value>(&m.commands)
-                .map(|v| {
-                    let mut acc = Vec::new();
-                    collect_commands(&v, &mut acc);
-                    acc
-                })
-                .unwrap_or_default()
-        };
-        let (a, b) = (lines(old), lines(new));
-        out.push("command text changed:".into());
-        for l in a.iter().filter(|l| !b.contains(l)) {
-            out.push(format!("  - {l}"));
-        }
-        for l in b.iter().filter(|l| !a.contains(l)) {
-            out.push(format!("  + {l}"));
-        }
-    }
-    let paths: BTreeSet<&String> = old.inputs.keys().chain(new.inputs.keys()).collect();
-    for p in paths {
-        match (old.inputs.get(p), new.inputs.get(p)) {
-            (Some(a), Some(b)) if a != b => out.push(format!("input file changed: {p}")),
-            (None, Some(_)) => out.push(format!("input added: {p}")),
-            (Some(_), None) => out.push(format!("input removed: {p}")),
-            _ => {}
-        }
-    }
-    out
-}
-
-/// The command lines in a serialised command list, one per line of shell.
-fn collect_commands(v: &serde_json::Value, acc: &mut Vec<String>) {
-    match v {
-        serde_json::Value::String(s) if !matches!(s.as_str(), "local" | "out" | "in") => {
-            acc.extend(s.lines().map(str::to_string));
-        }
-        serde_json::Value::Array(items) => items.iter().for_each(|i| collect_commands(i, acc)),
-        serde_json::Value::Object(map) => map.values().for_each(|i| collect_commands(i, acc)),
-        _ => {}
     }
 }

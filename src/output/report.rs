@@ -250,7 +250,7 @@ fn run_data(
             if changed.is_none() {
                 let reasons = match (old.and_then(|o| manifests.get(o)), manifests.get(&s.checkpoint_id)) {
                     (Some(a), Some(b)) => {
-                        let d = crate::cmd::plan::diff(a, b);
+                        let d = crate::plan::explain::diff(a, b);
                         if d.is_empty() {
                             vec!["nothing in it changed: a microstep before it did (IDs chain)".into()]
                         } else {

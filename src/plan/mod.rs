@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 
+pub mod explain;
 pub mod id;
 pub mod policy;
 pub mod schedule;
