@@ -37,6 +37,7 @@ pub use url::StoreUrl;
 /// Parts of a multipart upload, and how many are in flight at once.
 const PART: usize = 16 << 20;
 const PARALLEL_PARTS: usize = 4;
+const MAX_MANIFEST: u64 = 64 << 10;
 
 /// What went wrong with a store, said with its URL and never a credential.
 #[derive(Debug, Clone)]
@@ -222,6 +223,8 @@ impl Remote {
         let path = self.manifest_path(id);
         let got = self.rt.block_on(async {
             match self.store.get(&path).await {
+                // A manifest is a few hundred bytes: a huge one is not read into memory.
+                Ok(r) if r.meta.size > MAX_MANIFEST => Ok(Some(bytes::Bytes::new())),
                 Ok(r) => r.bytes().await.map(Some),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(e),
@@ -572,6 +575,26 @@ mod tests {
         let (entries, orphans, _) = remote.scan().unwrap();
         assert!(entries.is_empty());
         assert_eq!(orphans.len(), 1);
+    }
+
+    #[test]
+    fn a_huge_or_foreign_manifest_is_an_error_not_a_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = "ef".repeat(20);
+        std::fs::create_dir_all(dir.path().join(&id)).unwrap();
+        let remote = Remote::open(&format!("file://{}", dir.path().display())).unwrap();
+        std::fs::write(
+            dir.path().join(&id).join("manifest.json"),
+            vec![b' '; 1 << 20],
+        )
+        .unwrap();
+        assert!(remote.manifest(&id).is_err());
+        let mut m = draft(&"01".repeat(20));
+        m.sha256 = "0".repeat(64);
+        m.blob = "blob-1".into();
+        std::fs::write(dir.path().join(&id).join("manifest.json"), m.to_json()).unwrap();
+        let e = remote.manifest(&id).unwrap_err();
+        assert!(e.to_string().contains("it describes 010101010101"), "{e}");
     }
 
     #[test]
