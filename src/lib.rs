@@ -4,7 +4,6 @@
 //! checkpoint IDs, `build` runs the plan through `context` shells and `driver` operations, and
 //! `state` records what happened.
 
-pub mod cache;
 pub mod cli;
 pub mod cmd;
 pub mod diag;
@@ -17,7 +16,6 @@ pub mod output;
 pub mod plan;
 pub mod qemu;
 pub mod recipe;
-pub mod share;
 pub mod snapshot;
 pub mod state;
 pub mod store;

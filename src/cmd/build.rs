@@ -53,7 +53,7 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
         .chain(&args.cache_from)
         .map(String::as_str)
         .collect();
-    crate::share::check_urls(&urls)?;
+    crate::engine::share::check_urls(&urls)?;
     let mut plan = super::load_plan(&args.recipe, checkpointing)?;
     let format = if args.json {
         Format::Json
@@ -196,7 +196,7 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
     };
     let mut engine = Engine::new(Arc::clone(&output), contexts, &db, run_id, None, settings);
     if let Some(url) = &args.cache_to {
-        engine.pusher = crate::share::Pusher::start(url, &plan, &output);
+        engine.pusher = crate::engine::share::Pusher::start(url, &plan, &output);
     }
     let result = execute(args, &mut plan, &mut engine, checkpointing, done);
     // A failed build still pushes the checkpoints it completed.
@@ -265,7 +265,7 @@ fn execute(
     if let Some(store) = engine.store.as_mut()
         && !args.fresh
     {
-        crate::share::pull(
+        crate::engine::share::pull(
             &args.cache_from,
             plan,
             store,

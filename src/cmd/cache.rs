@@ -3,11 +3,11 @@
 
 use std::collections::BTreeSet;
 
-use crate::cache::{Entry, Remote, human_bytes, short};
 use crate::diag::error::{Error, Result};
+use crate::store::remote::{Entry, Remote, human_bytes, short};
 
 fn open(url: &str) -> Result<Remote> {
-    crate::share::check_urls(&[url])?;
+    crate::engine::share::check_urls(&[url])?;
     Remote::open(url).map_err(|e| Error::Other(e.to_string()))
 }
 

@@ -292,7 +292,7 @@ fn scenario(
         let file_b = dir.join("check-B.export");
         let export = |id: &str, parent: &str, file: &Path, contexts: &mut Contexts| {
             let _ = std::fs::remove_file(file);
-            let base_file = base_marker(file);
+            let base_file = crate::driver::base_marker(file);
             let _ = std::fs::remove_file(&base_file);
             let f = file.display().to_string();
             bound
@@ -413,13 +413,6 @@ fn scenario(
         })?;
     }
     Ok(())
-}
-
-/// Where an export says which checkpoint its delta is against: `<export_file>.base`.
-pub fn base_marker(file: &Path) -> PathBuf {
-    let mut s = file.as_os_str().to_owned();
-    s.push(".base");
-    PathBuf::from(s)
 }
 
 fn short_fp(s: &str) -> &str {

@@ -489,6 +489,13 @@ impl BoundDriver {
     }
 }
 
+/// Where an `export` says which checkpoint its delta is against: `<export_file>.base`.
+pub fn base_marker(file: &Path) -> PathBuf {
+    let mut s = file.as_os_str().to_owned();
+    s.push(".base");
+    PathBuf::from(s)
+}
+
 pub fn is_id(s: &str) -> bool {
     (12..=40).contains(&s.len())
         && s.bytes()

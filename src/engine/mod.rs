@@ -4,6 +4,7 @@
 
 pub mod resume;
 pub mod rollback;
+pub mod share;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -45,7 +46,7 @@ pub struct Engine<'a> {
     pub store: Option<Store<'a>>,
     pub settings: Settings,
     /// `--cache-to`: pushes each checkpoint as it is created.
-    pub pusher: Option<crate::share::Pusher>,
+    pub pusher: Option<crate::engine::share::Pusher>,
     checkpointed_steps: Vec<(String, String)>,
     journaled: Vec<String>,
     /// The step being run and when it began, for "Step X took".

@@ -320,10 +320,10 @@ fn human(out: &mut impl Write, event: &Event, color: bool) -> std::io::Result<()
             out,
             " --> Pushed checkpoint {} ({slug}) to {store}: {}{} in {} secs ({})",
             paint(crate::plan::id::short(id), |s| s.cyan()),
-            crate::cache::human_bytes(*bytes),
+            crate::store::remote::human_bytes(*bytes),
             delta(base),
             summary::secs(*duration),
-            crate::cache::human_rate(*bytes, *duration)
+            crate::store::remote::human_rate(*bytes, *duration)
         ),
         Event::CheckpointDownloaded {
             id,
@@ -336,10 +336,10 @@ fn human(out: &mut impl Write, event: &Event, color: bool) -> std::io::Result<()
             out,
             " --> Downloaded checkpoint {} ({slug}) from {store}: {}{} in {} secs ({})",
             paint(crate::plan::id::short(id), |s| s.cyan()),
-            crate::cache::human_bytes(*bytes),
+            crate::store::remote::human_bytes(*bytes),
             delta(base),
             summary::secs(*duration),
-            crate::cache::human_rate(*bytes, *duration)
+            crate::store::remote::human_rate(*bytes, *duration)
         ),
         Event::MicrostepEnd {
             status: MicrostepStatus::Failed,

@@ -2,6 +2,7 @@
 //! finished), which one a build resumes from, and creating and applying them with the state
 //! database keeping what the driver cannot know (slug, parent, times, manifest).
 
+pub mod remote;
 pub mod size;
 
 use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
 //! `--cache-to` and `--cache-from`: the build's side of sharing checkpoints through an object
-//! store (the store itself is `crate::cache`). Nothing here fails a build: a store that cannot
+//! store (the store itself is `crate::store::remote`). Nothing here fails a build: a store that cannot
 //! be reached, a blob that does not match its manifest, an export or import that fails are
 //! warnings naming the store, and the build goes on with what it has here.
 
@@ -8,8 +8,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::cache::upload::{Job, Report, Uploader};
-use crate::cache::{Manifest, Remote, human_bytes, human_rate, manifest, short};
 use crate::diag::error::{Error, Result};
 use crate::driver::Op;
 use crate::exec::contexts::Contexts;
@@ -19,12 +17,14 @@ use crate::plan::schedule::checkpointable;
 use crate::plan::{Plan, PlannedMicrostep};
 use crate::state::CheckpointRecord;
 use crate::store::Store;
+use crate::store::remote::upload::{Job, Report, Uploader};
+use crate::store::remote::{Manifest, Remote, human_bytes, human_rate, manifest, short};
 
 /// Refuses a malformed store URL before anything runs (a usage error); whether the store
 /// answers is only known later, and is a warning then.
 pub fn check_urls(urls: &[&str]) -> Result<()> {
     for u in urls {
-        crate::cache::StoreUrl::parse(u).map_err(|e| {
+        crate::store::remote::StoreUrl::parse(u).map_err(|e| {
             Error::Usage(format!(
                 "{e} (e.g. s3://my-bucket/cairn or file:///srv/cairn-cache)"
             ))
@@ -138,7 +138,7 @@ impl Pusher {
             (Ok(Some(whole)), Ok(delta)) => {
                 let delta = delta.flatten();
                 let cwd = contexts.dir.clone();
-                let export: crate::cache::upload::Export =
+                let export: crate::store::remote::upload::Export =
                     Box::new(move |file: &Path, offer: Option<&str>| {
                         let scripts = match (offer, delta) {
                             (Some(_), Some(d)) => d,
@@ -227,7 +227,7 @@ fn run_host(scripts: &[String], cwd: &Path) -> std::result::Result<(), String> {
 
 /// The base an export says its delta is against (`<file>.base`), removing the marker.
 fn read_base(file: &Path) -> std::result::Result<Option<String>, String> {
-    let marker = crate::cmd::driver::base_marker(file);
+    let marker = crate::driver::base_marker(file);
     let base = std::fs::read_to_string(&marker)
         .ok()
         .map(|s| s.trim().to_string());
