@@ -181,6 +181,7 @@ pub fn plan(recipe: Recipe, opts: &PlanOptions<'_>) -> Result<Plan> {
         recipe_dir: recipe.path.parent().unwrap_or(Path::new(".")).to_path_buf(),
         previous: checkpoint_id::ROOT.to_string(),
         out: Vec::new(),
+        slugs: Default::default(),
     };
     for section in &recipe.sections {
         planner.section(section)?;
@@ -338,6 +339,7 @@ struct Planner<'a> {
     recipe_dir: PathBuf,
     previous: String,
     out: Vec<PlannedMicrostep>,
+    slugs: std::collections::HashSet<String>,
 }
 
 impl Planner<'_> {
@@ -463,12 +465,13 @@ impl Planner<'_> {
         if ms.on_checkpoint.advances_chain() {
             self.previous = id.clone();
         }
+        let slug = self.unique_slug(format!("{section}/{step}/{}", ms.name));
         self.out.push(PlannedMicrostep {
             index: self.out.len(),
             section: section.to_string(),
             step: step.to_string(),
             name: ms.name.clone(),
-            slug: format!("{section}/{step}/{}", ms.name),
+            slug,
             span: ms.span.clone(),
             hook,
             commands,
@@ -485,6 +488,23 @@ impl Planner<'_> {
             },
         });
         Ok(())
+    }
+}
+
+impl Planner<'_> {
+    /// Kameleon's slug for a microstep whose name is taken: the second `name%1`, the third
+    /// `name%2`, so `-l`, `-F` and plans can name each one.
+    fn unique_slug(&mut self, slug: String) -> String {
+        let unique = if self.slugs.contains(&slug) {
+            (1..)
+                .map(|n| format!("{slug}%{n}"))
+                .find(|s| !self.slugs.contains(s))
+                .unwrap_or(slug)
+        } else {
+            slug
+        };
+        self.slugs.insert(unique.clone());
+        unique
     }
 }
 
