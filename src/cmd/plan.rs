@@ -123,7 +123,7 @@ fn print_commands(plan: &Plan, actions: &[Action], json: bool) -> Result<()> {
             "{{checkpoint_id}}"
         };
         // Rendered with a stand-in no recipe text holds, then shown as the variable's name.
-        const STAND_IN: &str = "\u{1}checkpoint-id\u{1}";
+        const STAND_IN: &str = "\u{1}ckpt-id\u{1}";
         let cmds = driver.commands(op, STAND_IN)?;
         let mut value = commands_json(&cmds);
         replace_strings(&mut value, STAND_IN, shown);

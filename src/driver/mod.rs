@@ -322,9 +322,15 @@ impl BoundDriver {
         } else {
             "checkpoint_id"
         };
+        // Kameleon's drivers get its 12-character `@microstep_id`.
+        let value = if self.driver.kameleon && op != Op::Mutate {
+            crate::checkpoint_id::short(checkpoint_id)
+        } else {
+            checkpoint_id
+        };
         scope.set(
             name,
-            Text::new(checkpoint_id, Span::synthetic("checkpoint")),
+            Text::new(value, Span::synthetic("checkpoint")),
             Origin::Builtin,
         );
         let r = Resolver::new(&scope, &self.renderer);

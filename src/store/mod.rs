@@ -112,11 +112,18 @@ impl<'a> Store<'a> {
                 unfinished.push(rec.id);
             }
         }
-        let existing = driver
-            .list(contexts)?
-            .into_iter()
-            .filter(|id| !unfinished.contains(id))
-            .collect();
+        let mut existing: Vec<String> = driver.list(contexts)?;
+        if driver.driver.kameleon {
+            // A Kameleon driver names checkpoints by 12-character IDs, as Kameleon's do: the
+            // state database knows the full ID of each one this build dir made.
+            let records = db.checkpoints()?;
+            for id in &mut existing {
+                if let Some(rec) = records.iter().find(|r| r.id.starts_with(id.as_str())) {
+                    *id = rec.id.clone();
+                }
+            }
+        }
+        existing.retain(|id| !unfinished.contains(id));
         Ok(Store {
             driver,
             db,
