@@ -227,3 +227,89 @@ fn yaml_1_1_numbers_in_kameleon_files() {
         ["echo 1.5 17.1 45000 17.10"]
     );
 }
+
+/// A Kameleon driver that names each checkpoint after `@microstep_id`, and logs what it applies.
+const DIR_DRIVER: &str = r#"
+enabled?:
+  - exec_local: test -d $${kameleon_cwd}
+create:
+  - exec_local: mkdir -p $${kameleon_cwd}/cp && touch $${kameleon_cwd}/cp/@microstep_id
+apply:
+  - exec_local: test -f $${kameleon_cwd}/cp/@microstep_id && echo @microstep_id >> $${kameleon_cwd}/applied
+list:
+  - exec_local: ls $${kameleon_cwd}/cp 2>/dev/null || true
+clear:
+  - exec_local: rm -rf $${kameleon_cwd}/cp
+"#;
+
+/// The rows of `cairn build RECIPE -l`: (ID, slug).
+fn listed(t: &Test, recipe: &str) -> Vec<(String, String)> {
+    let run = t.cairn(&["build", recipe, "-l"]);
+    run.success();
+    run.stdout
+        .lines()
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split('|').map(str::trim).collect();
+            (cols.len() == 5 && crate::common::is_short_id(cols[0]))
+                .then(|| (cols[0].to_string(), cols[4].to_string()))
+        })
+        .collect()
+}
+
+/// One step called twice: Kameleon names the second microstep `say%1`, and so does cairn, in
+/// plans, `-l` and `-F`. Kameleon's drivers get 12-character IDs.
+#[test]
+fn repeated_microstep_names_get_percent_slugs_and_kameleon_drivers_short_ids() {
+    let t = Test::new()
+        .file("steps/checkpoints/dir.yaml", DIR_DRIVER)
+        .file(
+            "steps/setup/twice.yaml",
+            "- word: x\n- say:\n  - exec_local: echo $${word} >> $${kameleon_cwd}/said\n",
+        )
+        .file(
+            "recipe.yaml",
+            r#"
+            checkpoint: dir.yaml
+            setup:
+              - twice:
+                - word: one
+              - twice:
+                - word: two
+              - twice:
+                - word: three
+            "#,
+        );
+    let run = t.cairn(&["plan", "recipe.yaml"]);
+    run.success();
+    assert_eq!(
+        plan_slugs(&run),
+        ["setup/twice/say", "setup/twice/say%1", "setup/twice/say%2"]
+    );
+    t.cairn(&["build", "recipe.yaml", "-c"]).success();
+    assert_eq!(t.read("build/recipe/said"), "one\ntwo\nthree\n");
+    let rows = listed(&t, "recipe.yaml");
+    let slugs: Vec<&str> = rows.iter().map(|(_, s)| s.as_str()).collect();
+    assert_eq!(
+        slugs,
+        ["setup/twice/say", "setup/twice/say%1", "setup/twice/say%2"]
+    );
+    // The driver named each checkpoint after a 12-character ID, the one `-l` shows.
+    let mut stored: Vec<String> = std::fs::read_dir(t.build_dir("recipe").join("cp"))
+        .expect("the driver's store")
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    stored.sort();
+    let mut ids: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
+    ids.sort();
+    assert_eq!(stored, ids);
+    // Resuming after the second call runs the third only.
+    let run = t.cairn(&["build", "recipe.yaml", "-c", "-F", "setup/twice/say%1"]);
+    run.success();
+    assert_eq!(t.read("build/recipe/said"), "one\ntwo\nthree\nthree\n");
+    assert_eq!(t.read("build/recipe/applied"), format!("{}\n", rows[1].0));
+}
