@@ -313,3 +313,54 @@ fn repeated_microstep_names_get_percent_slugs_and_kameleon_drivers_short_ids() {
     assert_eq!(t.read("build/recipe/said"), "one\ntwo\nthree\nthree\n");
     assert_eq!(t.read("build/recipe/applied"), format!("{}\n", rows[1].0));
 }
+
+/// Kameleon's context shells define helpers its step libraries call; cairn's Kameleon
+/// contexts define the same, before the recipe's `env:` files (which may use them).
+#[test]
+fn kameleon_context_shells_define_kameleons_helpers() {
+    let t = Test::new()
+        .file("steps/env/funcs.sh", "from_env() { fail \"env saw fail\"; }\n")
+        .file("payload", "downloaded\n")
+        .file(
+            "recipe.yaml",
+            r#"
+            env: funcs.sh
+            global:
+              out: $${kameleon_cwd}
+            setup:
+              - s:
+                - m:
+                  - exec_local: echo "$KAMELEON_CONTEXT_NAME $LC_ALL $DEBIAN_FRONTEND" > $${out}/local
+                  - exec_out: echo "$KAMELEON_CONTEXT_NAME" > $${out}/out
+                  - exec_in: echo "$KAMELEON_CONTEXT_NAME" > $${out}/in
+                  - exec_local: type -t fail __download __find_linux_boot_device > $${out}/types
+                  - exec_local: fail "it failed" 2> $${out}/fail.err || echo "status $?" > $${out}/fail
+                  - exec_local: from_env 2> $${out}/env.err || true
+                  - exec_local: __download "file://$${kameleon_recipe_dir}/payload" $${out}/payload > /dev/null
+            "#,
+        );
+    let t = t.env("LC_ALL", "");
+    t.cairn(&["build", "recipe.yaml"]).success();
+    assert_eq!(t.read("build/recipe/env.err"), "env saw fail\n");
+    assert_eq!(
+        t.read("build/recipe/local"),
+        "local_context POSIX noninteractive\n"
+    );
+    assert_eq!(t.read("build/recipe/out"), "out_context\n");
+    assert_eq!(t.read("build/recipe/in"), "in_context\n");
+    assert_eq!(
+        t.read("build/recipe/types"),
+        "function\nfunction\nfunction\n"
+    );
+    assert_eq!(t.read("build/recipe/fail.err"), "it failed\n");
+    assert_eq!(t.read("build/recipe/fail"), "status 1\n");
+    assert_eq!(t.read("build/recipe/payload"), "downloaded\n");
+
+    // A cairn-syntax recipe's shells stay as they are.
+    let t = Test::new().file(
+        "native.yaml",
+        "setup:\n  - s:\n    - m:\n      - exec_local: echo \"[${KAMELEON_CONTEXT_NAME:-}]\" > {{build_dir}}/name\n",
+    );
+    t.cairn(&["build", "native.yaml"]).success();
+    assert_eq!(t.read("build/native/name"), "[]\n");
+}

@@ -171,8 +171,15 @@ pub fn plan(recipe: Recipe, opts: &PlanOptions<'_>) -> Result<Plan> {
     for f in &recipe.env_files {
         env.push(std::fs::read_to_string(f).map_err(|e| Error::io("cannot read env file", f, e))?);
     }
-    for spec in contexts.values_mut() {
+    for (ctx, spec) in contexts.iter_mut() {
         spec.env = env.clone();
+        // Kameleon's shells define helpers (`fail`, `__download`, ...) its recipes call.
+        if recipe.dialect == Dialect::Kameleon {
+            spec.env.insert(
+                0,
+                include_str!("kameleon_bashrc.sh").replace("@CONTEXT@", ctx.name()),
+            );
+        }
     }
 
     let mut planner = Planner {
