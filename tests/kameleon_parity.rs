@@ -364,3 +364,62 @@ fn kameleon_context_shells_define_kameleons_helpers() {
     t.cairn(&["build", "native.yaml"]).success();
     assert_eq!(t.read("build/native/name"), "[]\n");
 }
+
+/// Kameleon calls an alias without arguments by its bare name, and a Kameleon driver's
+/// operations may call the recipe's aliases (the public library's docker driver does both).
+#[test]
+fn bare_alias_calls_and_aliases_in_a_kameleon_driver() {
+    let t = Test::new()
+        .file(
+            "steps/aliases/a.yaml",
+            r#"
+            log_it: [exec_local: "echo @1 >> $${kameleon_cwd}/log"]
+            mark: [exec_local: "echo marked >> $${kameleon_cwd}/log"]
+            "#,
+        )
+        .file(
+            "steps/checkpoints/logged.yaml",
+            r#"
+            enabled?:
+              - exec_local: "true"
+            create:
+              - mark
+              - log_it: "create @microstep_id"
+            apply:
+              - exec_local: "true"
+            list:
+              - exec_local: "true"
+            clear:
+              - exec_local: "true"
+            "#,
+        )
+        .file(
+            "recipe.yaml",
+            r#"
+            aliases: a.yaml
+            checkpoint: logged.yaml
+            global:
+              log: $${kameleon_cwd}/log
+            setup:
+              - s:
+                - m:
+                  - mark
+            "#,
+        );
+    let run = t.cairn(&["build", "recipe.yaml", "-c"]);
+    run.success();
+    let id = listed_id(&run);
+    assert_eq!(
+        t.read("build/recipe/log"),
+        format!("marked\nmarked\ncreate {id}\n")
+    );
+}
+
+/// The ID of the one checkpoint a build created (`--> Creating checkpoint : ID`).
+fn listed_id(run: &crate::common::Run) -> String {
+    run.stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("--> Creating checkpoint : "))
+        .map(|l| l.split_whitespace().next().unwrap_or_default().to_string())
+        .unwrap_or_else(|| panic!("no checkpoint created\n{run}"))
+}

@@ -53,6 +53,9 @@ def load_cairn(path, log):
                     driver = d["operations"]
                 elif d.get("event") == "plan_commands":
                     micro.append((d["slug"], d["commands"]))
+                elif d.get("event") == "error" and not micro:
+                    msg = d.get("message") or "error"
+                    return None, "error: " + msg.splitlines()[0]
     except (OSError, ValueError) as e:
         return None, f"bad output ({e})"
     if not micro:

@@ -32,6 +32,8 @@ out=$(cd "$out" && pwd)
 if [ -z "${CAIRN:-}" ]; then
   if [ -x "$here/../../target/debug/cairn" ]; then CAIRN=$here/../../target/debug/cairn; else CAIRN=cairn; fi
 fi
+# A copy, so a rebuild during the run does not mix two versions in one report.
+if [ -f "$CAIRN" ]; then cp "$CAIRN" "$out/cairn-under-test"; CAIRN=$out/cairn-under-test; fi
 jobs=${JOBS:-1}
 build=$out/build
 uuid=0badc0de-0000-4000-8000-5ca1ab1e0001

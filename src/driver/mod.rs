@@ -13,7 +13,7 @@ use crate::diag::source::Span;
 use crate::diag::suggest::unknown;
 use crate::exec::contexts::{Contexts, Fail};
 use crate::plan::{Resolved, resolve_commands};
-use crate::recipe::load::{parse_commands, scalar_text};
+use crate::recipe::load::{parse_commands, parse_commands_with, scalar_text};
 use crate::recipe::{Command, Ctx, Text};
 use crate::vars::template::Renderer;
 use crate::vars::{Mode, Origin, Resolver, Scope};
@@ -97,6 +97,11 @@ pub struct Driver {
 
 impl Driver {
     pub fn load(path: &Path) -> Result<Driver> {
+        Driver::load_with(path, &crate::recipe::alias::Aliases::default())
+    }
+
+    /// A driver whose operations may call the recipe's aliases, as Kameleon's may.
+    pub fn load_with(path: &Path, aliases: &crate::recipe::alias::Aliases) -> Result<Driver> {
         let root = read_yaml(path, "cannot read driver file")?;
         let entries = root.map("a driver file")?;
         let mut driver = Driver {
@@ -136,9 +141,13 @@ impl Driver {
                         known.extend(OTHER_KEYS);
                         return Err(unknown(&k.span, "driver operation", op, &known).into());
                     };
-                    driver
-                        .ops
-                        .insert(op, parse_commands(v.seq(&format!("operation `{op}`"))?)?);
+                    let items = v.seq(&format!("operation `{op}`"))?;
+                    let cmds = if driver.kameleon {
+                        parse_commands_with(items, aliases)?
+                    } else {
+                        parse_commands(items)?
+                    };
+                    driver.ops.insert(op, cmds);
                 }
             }
         }
@@ -324,7 +333,7 @@ impl BoundDriver {
         };
         // Kameleon's drivers get its 12-character `@microstep_id`.
         let value = if self.driver.kameleon && op != Op::Mutate {
-            crate::checkpoint_id::short(checkpoint_id)
+            crate::plan::id::short(checkpoint_id)
         } else {
             checkpoint_id
         };

@@ -177,7 +177,7 @@ pub fn plan(recipe: Recipe, opts: &PlanOptions<'_>) -> Result<Plan> {
         if recipe.dialect == Dialect::Kameleon {
             spec.env.insert(
                 0,
-                include_str!("kameleon_bashrc.sh").replace("@CONTEXT@", ctx.name()),
+                include_str!("../recipe/kameleon_bashrc.sh").replace("@CONTEXT@", ctx.name()),
             );
         }
     }

@@ -191,6 +191,7 @@ pub fn load_with(path: &Path, opts: &LoadOptions<'_>) -> Result<Recipe> {
         globals,
         checkpoint,
         sections: loader.sections,
+        aliases: loader.aliases,
     })
 }
 
@@ -833,6 +834,11 @@ impl StepLoader {
         item: &Node,
         hooks: &mut Vec<(String, Span, Vec<Command>)>,
     ) -> Result<()> {
+        if item.as_str().is_some() {
+            // A bare alias name, or an error that `commands` words.
+            ms.commands.extend(self.commands(item, 0)?);
+            return Ok(());
+        }
         let Some((k, v)) = item.single_entry() else {
             return Err(Diagnostic::at(
                 &item.span,
@@ -928,6 +934,25 @@ impl StepLoader {
 
     /// One command item; an alias call expands to several.
     fn commands(&self, item: &Node, depth: usize) -> Result<Vec<Command>> {
+        // Kameleon calls an alias that takes no argument by its bare name (`- mount_chroot`).
+        if let Some(name) = item.as_str()
+            && item.span.file.dialect == Dialect::Kameleon
+        {
+            let none = Node {
+                value: crate::yaml::Value::Scalar(crate::yaml::Scalar {
+                    text: String::new(),
+                    plain: true,
+                }),
+                span: item.span.clone(),
+            };
+            if let Some(expanded) = self.aliases.expand(name, item, &none, depth)? {
+                let mut out = Vec::new();
+                for c in &expanded {
+                    out.extend(self.commands(c, depth + 1)?);
+                }
+                return Ok(out);
+            }
+        }
         let Some((k, v)) = item.single_entry() else {
             return Err(Diagnostic::at(
                 &item.span,
@@ -1168,10 +1193,15 @@ pub fn boolean(v: &Node, what: &str) -> Result<bool> {
 
 /// Commands outside any step, as driver operations hold them. Aliases are not available there.
 pub fn parse_commands(items: &[Node]) -> Result<Vec<Command>> {
+    parse_commands_with(items, &Aliases::default())
+}
+
+/// Commands that may call `aliases`, as a Kameleon driver's operations call the recipe's.
+pub fn parse_commands_with(items: &[Node], aliases: &Aliases) -> Result<Vec<Command>> {
     let loader = StepLoader {
         step_dirs: Vec::new(),
         include_steps: Vec::new(),
-        aliases: Aliases::default(),
+        aliases: aliases.clone(),
         globals: IndexMap::new(),
         cli_globals: Vec::new(),
         recipe_name: String::new(),

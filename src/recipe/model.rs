@@ -251,4 +251,6 @@ pub struct Recipe {
     pub globals: IndexMap<String, Global>,
     pub checkpoint: Option<Text>,
     pub sections: Vec<Section>,
+    /// The recipe's aliases, which a Kameleon driver's operations may call too.
+    pub aliases: super::alias::Aliases,
 }

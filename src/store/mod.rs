@@ -36,7 +36,7 @@ pub fn driver_of(plan: &Plan) -> Result<Option<BoundDriver>> {
         .render(spec, crate::vars::Mode::Run)?;
     let spec = crate::recipe::Text::new(name, spec.span.clone());
     let path = crate::driver::find(&spec, &recipe_dirs(plan), &plan.recipe.step_dirs)?;
-    let driver = Driver::load(&path)?;
+    let driver = Driver::load_with(&path, &plan.recipe.aliases)?;
     Ok(Some(BoundDriver::bind(driver, &plan.global_scope)))
 }
 
