@@ -423,3 +423,152 @@ fn listed_id(run: &crate::common::Run) -> String {
         .map(|l| l.split_whitespace().next().unwrap_or_default().to_string())
         .unwrap_or_else(|| panic!("no checkpoint created\n{run}"))
 }
+
+/// `x: "$${x} b"` builds on the value it overrides once, in `cairn info` as in commands.
+#[test]
+fn info_applies_a_self_referencing_global_once() {
+    let t = Test::new()
+        .file(
+            "parent.yaml",
+            "global:\n  x: a\nsetup:\n  - s:\n    - m:\n      - exec_local: echo $${x}\n",
+        )
+        .file(
+            "child.yaml",
+            "extend: parent\nglobal:\n  x: \"$${x} b\"\nsetup:\n  - \"@base\"\n",
+        );
+    let run = t.cairn(&["info", "child.yaml"]);
+    run.success();
+    let x: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("x: "))
+        .collect();
+    assert_eq!(x, ["  x: a b  (global)"], "{run}");
+    assert_eq!(exec_texts(&t, "child.yaml", "setup/s/m"), ["echo a b"]);
+    let run = t.cairn(&["info", "child.yaml", "-g", "x=$${x} c"]);
+    run.stdout_has("  x: a b c  (command_line)");
+}
+
+/// `cairn plan --commands`: under each microstep every resolved command with its kind and
+/// context, then the driver's operations, `{{checkpoint_id}}` left for each checkpoint to fill.
+#[test]
+fn plan_commands_shows_every_resolved_command_and_the_driver() {
+    let t = Test::new()
+        .file(
+            "steps/checkpoints/dir.yaml",
+            r#"
+            enabled?:
+              - exec_local: test -d $${kameleon_cwd}
+            create:
+              - exec_local: touch $${kameleon_cwd}/@microstep_id
+            apply:
+              - exec_local: test -f $${kameleon_cwd}/@microstep_id
+            list:
+              - exec_local: ls $${kameleon_cwd}
+            clear:
+              - exec_local: rm -f $${kameleon_cwd}/*
+            "#,
+        )
+        .file(
+            "recipe.yaml",
+            r#"
+            checkpoint: dir.yaml
+            global:
+              name: world
+            setup:
+              - s:
+                - m:
+                  - on_setup_init:
+                    - exec_local: echo init
+                  - exec_in: |
+                      echo hello $${name}
+                      echo bye
+                  - pipe:
+                    - exec_out: cat /etc/hostname
+                    - exec_in: cat > /tmp/h
+                  - rescue:
+                    - exec_local: "false"
+                    - breakpoint: it failed
+            "#,
+        );
+    let run = t.cairn(&["plan", "recipe.yaml", "--commands"]);
+    run.success();
+    let ids = |text: &str| -> String {
+        text.lines()
+            .map(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                match cols.get(1) {
+                    Some(id) if crate::common::is_short_id(id) => l.replace(id, "<id>"),
+                    _ => l.to_string(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let expected = r#"
+  1  <id>  run             setup/_init_setup/_init_0_m
+       [local] echo init
+  2  <id>  run             setup/s/m
+       [in] echo hello world
+            echo bye
+       pipe:
+         from [out] cat /etc/hostname
+         to [in] cat > /tmp/h
+       rescue:
+         [local] false
+         breakpoint it failed
+driver dir (steps/checkpoints/dir.yaml)
+  enabled:
+    [local] test -d [TMP]/build/recipe
+  create:
+    [local] touch [TMP]/build/recipe/{{checkpoint_id}}
+  apply:
+    [local] test -f [TMP]/build/recipe/{{checkpoint_id}}
+  list:
+    [local] ls [TMP]/build/recipe
+  clear:
+    [local] rm -f [TMP]/build/recipe/*"#;
+    assert_eq!(
+        ids(&crate::common::normalize(&run.stdout, t.path())),
+        expected.trim_start_matches('\n')
+    );
+
+    let run = t.cairn(&["plan", "recipe.yaml", "--commands", "--json"]);
+    run.success();
+    let events: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON event"))
+        .collect();
+    let m = events
+        .iter()
+        .find(|e| e["slug"] == "setup/s/m")
+        .expect("the microstep");
+    assert_eq!(
+        m["commands"],
+        serde_json::json!([
+            {"kind": "exec", "context": "in", "command": "echo hello world\necho bye"},
+            {"kind": "pipe",
+             "from": {"context": "out", "command": "cat /etc/hostname"},
+             "to": {"context": "in", "command": "cat > /tmp/h"}},
+            {"kind": "rescue", "commands": [
+                {"kind": "exec", "context": "local", "command": "false"},
+                {"kind": "breakpoint", "message": "it failed"}]}
+        ])
+    );
+    let hook = events
+        .iter()
+        .find(|e| e["slug"] == "setup/_init_setup/_init_0_m")
+        .expect("the hook");
+    assert_eq!(hook["hook"], "section_init");
+    let driver = events
+        .iter()
+        .find(|e| e["event"] == "plan_driver")
+        .expect("the driver");
+    let root = t.path().canonicalize().expect("the tree");
+    assert_eq!(
+        driver["operations"]["create"],
+        serde_json::json!([{"kind": "exec", "context": "local",
+            "command": format!("touch {}/build/recipe/{{{{checkpoint_id}}}}", root.display())}])
+    );
+}

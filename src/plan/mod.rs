@@ -562,7 +562,10 @@ pub fn resolved_globals(plan: &Plan) -> Result<IndexMap<String, (String, Origin)
     let r = Resolver::new(&plan.global_scope, &renderer);
     let mut out = IndexMap::new();
     for (name, b) in plan.global_scope.iter() {
-        out.insert(name.clone(), (r.render(&b.value, Mode::Run)?, b.origin));
+        // By name, so a value that names its own variable (`x: "$${x} b"`) builds on the
+        // value it overrides once, as commands see it.
+        let value = r.value(name, Mode::Run)?.unwrap_or_default();
+        out.insert(name.clone(), (value, b.origin));
     }
     Ok(out)
 }
