@@ -572,3 +572,25 @@ driver dir (steps/checkpoints/dir.yaml)
             "command": format!("touch {}/build/recipe/{{{{checkpoint_id}}}}", root.display())}])
     );
 }
+
+/// Kameleon substitutes variables into the YAML it dumped and parses it again, so a one-line
+/// command loses the spaces an empty variable leaves at its end; a quoted one keeps them.
+#[test]
+fn an_empty_variable_at_the_end_of_a_plain_command_leaves_no_space() {
+    let t = Test::new().file(
+        "recipe.yaml",
+        r#"
+        global:
+          installer: ""
+        setup:
+          - s:
+            - m:
+              - exec_local: rm -f $${installer}
+              - exec_local: "$${installer} true"
+        "#,
+    );
+    assert_eq!(
+        exec_texts(&t, "recipe.yaml", "setup/s/m"),
+        ["rm -f", " true"]
+    );
+}

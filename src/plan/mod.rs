@@ -519,16 +519,26 @@ pub fn resolve_commands(r: &Resolver<'_>, cmds: &[Command], mode: Mode) -> Resul
     cmds.iter().map(|c| resolve(r, c, mode)).collect()
 }
 
+/// A command's text resolved; a Kameleon one as Kameleon would run it.
+fn render_command(r: &Resolver<'_>, cmd: &Text, mode: Mode) -> Result<String> {
+    let out = r.render(cmd, mode)?;
+    Ok(if cmd.span.file.dialect == Dialect::Kameleon {
+        crate::recipe::dialect::kameleon_plain_trim(&cmd.text, out)
+    } else {
+        out
+    })
+}
+
 fn resolve(r: &Resolver<'_>, cmd: &Command, mode: Mode) -> Result<Resolved> {
     Ok(match cmd {
         Command::Exec { ctx, cmd } => Resolved::Exec {
             ctx: *ctx,
-            cmd: r.render(cmd, mode)?,
+            cmd: render_command(r, cmd, mode)?,
             span: cmd.span.clone(),
         },
         Command::Pipe { from, to } => Resolved::Pipe {
-            from: (from.0, r.render(&from.1, mode)?),
-            to: (to.0, r.render(&to.1, mode)?),
+            from: (from.0, render_command(r, &from.1, mode)?),
+            to: (to.0, render_command(r, &to.1, mode)?),
             span: from.1.span.clone(),
         },
         Command::Rescue { body, rescue } => Resolved::Rescue(

@@ -130,6 +130,25 @@ pub fn kameleon_chomp(text: &str) -> &str {
     body
 }
 
+/// A resolved one-line command as Kameleon runs it. Kameleon substitutes variables into the
+/// YAML it dumped, then parses that again: a command Psych wrote as a plain scalar (one line,
+/// starting with a letter or digit, nothing YAML would read as syntax) loses the spaces an
+/// empty variable leaves at its ends (`rm -f $${installer}` runs `rm -f`).
+pub fn kameleon_plain_trim(template: &str, resolved: String) -> String {
+    let plain = !template.contains('\n')
+        && template.starts_with(|c: char| c.is_alphanumeric() || c == '_')
+        && !template.ends_with([' ', '\t', ':'])
+        && !template.contains(": ")
+        && !template.contains(" #")
+        && !template.contains('\t');
+    let trimmed = resolved.trim_matches(' ');
+    if plain && trimmed.len() != resolved.len() {
+        trimmed.to_string()
+    } else {
+        resolved
+    }
+}
+
 /// Whether Psych dumps `text` as a literal block: it has a line break before its last line,
 /// and libyaml allows a block (no space before a line break, no trailing space, no character
 /// it must escape).
@@ -403,6 +422,15 @@ mod tests {
         assert_eq!(kameleon_chomp("  lead\nb\n"), "  lead\nb");
         assert_eq!(kameleon_chomp(" \nb\n"), " \nb\n");
         assert_eq!(kameleon_chomp("\u{e9}\nb\n"), "\u{e9}\nb");
+    }
+
+    #[test]
+    fn plain_commands_lose_spaces_an_empty_variable_left_at_their_ends() {
+        assert_eq!(kameleon_plain_trim("rm -f {{x}}", "rm -f ".into()), "rm -f");
+        // Psych quotes these, and the quotes keep the spaces.
+        assert_eq!(kameleon_plain_trim("{{x}} y", " y".into()), " y");
+        assert_eq!(kameleon_plain_trim("a: {{x}}", "a: ".into()), "a: ");
+        assert_eq!(kameleon_plain_trim("a\n{{x}}", "a\n ".into()), "a\n ");
     }
 
     #[test]
