@@ -14,6 +14,7 @@
 # OUT_DIR       where the dumps and the report go (default: a new temp dir).
 # CAIRN         the cairn binary (default: target/debug/cairn of this checkout, else `cairn`).
 # JOBS          recipes resolved at once (default 1; the machine is shared).
+# CAIRN_ARGS    more arguments for cairn (e.g. `--dialect kameleon`).
 # REUSE=1       keep Kameleon's dumps already in OUT_DIR (they change only with Kameleon or the
 #               library) and redo cairn's.
 #
@@ -53,12 +54,13 @@ one() {
   (cd "$lib" && ruby "$here/kameleon_plan.rb" "$ksrc" "$build" "$recipe" \
       "kameleon_uuid:$uuid" "kameleon_short_uuid:$short" \
       >"$out/kameleon/$key.json" 2>"$out/kameleon/$key.log") || true
-  (cd "$lib" && "$CAIRN" --no-color plan "$recipe" --json --commands -b "$build/$name" \
+  # shellcheck disable=SC2086
+  (cd "$lib" && "$CAIRN" --no-color ${CAIRN_ARGS:-} plan "$recipe" --json --commands -b "$build/$name" \
       -g "kameleon_uuid=$uuid" -g "kameleon_short_uuid=$short" \
       >"$out/cairn/$key.jsonl" 2>"$out/cairn/$key.log") || true
 }
 export -f one
-export lib ksrc out build uuid short here CAIRN
+export lib ksrc out build uuid short here CAIRN CAIRN_ARGS
 xargs -a "$out/recipes.txt" -P "$jobs" -I{} bash -c 'one "$@"' _ {}
 
 python3 "$here/compare.py" "$out" "$lib" "$build" | tee "$out/report.txt"
