@@ -393,8 +393,10 @@ impl Remote {
     ) -> Result<Transfer, CacheError> {
         let started = Instant::now();
         let path = self.path(&format!("{}/{}", m.id, m.blob));
-        let mut out = std::fs::File::create(to)
+        let file = std::fs::File::create(to)
             .map_err(|e| self.error(&format!("cannot create {}", to.display()), e))?;
+        // The body arrives in small chunks: write it in large ones.
+        let mut out = std::io::BufWriter::with_capacity(4 << 20, file);
         let result = self.rt.block_on(async {
             let r = self.store.get(&path).await.map_err(|e| match e {
                 object_store::Error::NotFound { .. } => {
@@ -433,7 +435,9 @@ impl Remote {
                     m.sha256
                 ))
             } else {
-                out.sync_all()
+                // No fsync: the file is a spool read back at once, and an import cut short by a
+                // crash is redone from the store.
+                out.flush()
                     .map_err(|e| format!("cannot write {}: {e}", to.display()))
                     .map(|()| size)
             }
