@@ -77,6 +77,7 @@ weed server -dir="$tmp/weed" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
     -s3.port.lance=0 -s3.config="$tmp/weed/s3.json" -s3.autoCreateBucket \
     -master.volumeSizeLimitMB=4096 -volume.max=0 >"$tmp/weed.log" 2>&1 &
 weed_pid=$!
+disown "$weed_pid"
 endpoint="http://127.0.0.1:${ports[6]}"
 export AWS_ACCESS_KEY_ID=$key AWS_SECRET_ACCESS_KEY=$secret AWS_ENDPOINT_URL=$endpoint AWS_REGION=us-east-1
 s3curl() { curl -sS -f --aws-sigv4 "aws:amz:us-east-1:s3" --user "$key:$secret" "$@"; }
@@ -148,7 +149,8 @@ import json,sys
 for l in sys.stdin:
     m=json.loads(l)
     kind="delta on "+m["base"][:12] if m["base"] else "whole"
-    print(f"{m[\"slug\"]:<20} {kind:<22} {m[\"size\"]:>12} bytes")'
+    slug, size = m["slug"], m["size"]
+    print(f"{slug:<20} {kind:<22} {size:>12} bytes")'
 two=$(python3 -c 'import json,sys
 for l in open(sys.argv[1]):
     e=json.loads(l)
