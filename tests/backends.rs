@@ -648,7 +648,8 @@ fn the_qemu_img_driver_passes_its_conformance_check_on_a_qcow2_image() {
     ]);
     run.code(4)
         .stderr_has("at `enabled`")
-        .stderr_has("is raw, not qcow2");
+        .stderr_has("as a qcow2 image")
+        .stderr_has("not in qcow2 format");
 }
 
 // ---- what the check catches ----
@@ -674,7 +675,7 @@ fn a_qemu_img_driver_whose_apply_does_nothing_fails_at_apply_a() {
         &t,
         "qemu-img",
         r#"apply:
-  - exec_local: qemu-img snapshot -a "{{checkpoint_id}}" "{{image}}""#,
+  - exec_local: qemu-img snapshot -a {{sh checkpoint_id}} {{sh image}}"#,
         "apply:\n  - exec_local: \"true\"",
     );
     let run = t.cairn(&[
@@ -695,8 +696,8 @@ fn a_driver_whose_delete_removes_every_checkpoint_fails_at_delete_a() {
     let driver = broken(
         &t,
         "copy",
-        r#"rm -rf "{{store}}/{{checkpoint_id}}" "{{store}}/{{checkpoint_id}}.tmp""#,
-        r#"rm -rf "{{store}}"/*"#,
+        r#"rm -rf {{sh store}}/{{sh checkpoint_id}} {{sh store}}/{{sh checkpoint_id}}.tmp"#,
+        r#"rm -rf {{sh store}}/*"#,
     );
     let run = t.cairn(&["driver", "check", &driver]);
     run.code(4)
@@ -710,8 +711,8 @@ fn a_driver_whose_create_fails_is_named_at_create_a() {
     let driver = broken(
         &t,
         "copy",
-        r#"cp -a "{{target}}""#,
-        r#"cp -a "{{target}}/nonexistent""#,
+        r#"cp -a {{sh target}}"#,
+        r#"cp -a {{sh target}}/nonexistent"#,
     );
     let run = t.cairn(&["driver", "check", &driver]);
     run.code(4)

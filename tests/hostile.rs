@@ -394,3 +394,159 @@ fn leftovers_of_a_sigkilled_run_are_refused_then_killed_with_yes() {
     // A run that ended cleanly leaves nothing behind to refuse.
     t.cairn(&["build", "recipe.yaml"]).success();
 }
+
+// ---- values in shell text ----
+
+/// The shipped hello recipe and its steps, copied into the test's tree.
+fn hello() -> Test {
+    let t = Test::new();
+    crate::common::copy_tree(&crate::common::repo_root().join("recipes"), t.path());
+    t
+}
+
+/// Every regular file under `dir`, relative, with its content.
+fn files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<_> = walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            (
+                e.path().strip_prefix(dir).unwrap().display().to_string(),
+                fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_build_dir_with_shell_metacharacters_is_used_exactly() {
+    let t = hello();
+    let odd = "b/x$y \"q\" `touch PWNED` \\ it's";
+    // What `$y` (empty) would make of it, with a victim inside.
+    fs::create_dir_all(t.path().join("b/x/rootfs")).unwrap();
+    fs::write(t.path().join("b/x/rootfs/victim"), "keep").unwrap();
+    t.cairn(&["build", "hello.yaml", "-c", "-b", odd]).success();
+    assert_eq!(t.read("b/x/rootfs/victim"), "keep");
+    assert_eq!(fs::read_dir(t.path().join("b/x")).unwrap().count(), 1);
+    assert!(!t.exists("PWNED") && !t.exists("b/PWNED"));
+    let dir = t.path().join(odd);
+    assert_eq!(
+        t.read(&format!("{odd}/rootfs/etc/motd")),
+        "Hello from hello\n"
+    );
+    assert!(dir.join("hello.tar.gz").is_file());
+    assert!(
+        t.read(&format!("{odd}/build.log"))
+            .contains("setup finished for hello")
+    );
+    // Its checkpoints are in its own store, and a rebuild from one gives the same rootfs.
+    let before = files(&dir.join("rootfs"));
+    assert_eq!(
+        fs::read_dir(dir.join("checkpoints/copy")).unwrap().count(),
+        8
+    );
+    t.cairn(&[
+        "build",
+        "hello.yaml",
+        "-b",
+        odd,
+        "-F",
+        "setup/add_user/passwd",
+    ])
+    .success()
+    .stdout_has("Using checkpoint");
+    assert_eq!(files(&dir.join("rootfs")), before);
+    // And clear removes that store, nothing else.
+    t.cairn(&["clear", "hello.yaml", "-b", odd]).success();
+    assert!(!dir.join("checkpoints/copy").exists());
+    assert_eq!(t.read("b/x/rootfs/victim"), "keep");
+}
+
+#[test]
+fn a_store_value_with_quotes_is_taken_literally() {
+    let t = hello();
+    fs::create_dir_all(t.path().join("victim2")).unwrap();
+    fs::write(t.path().join("victim2/file"), "keep").unwrap();
+    let store = format!(
+        "store={}/bq/checkpoints/copy\" \"{}/victim2",
+        t.path().display(),
+        t.path().display()
+    );
+    t.cairn(&["build", "hello.yaml", "-c", "-b", "bq", "-g", &store])
+        .success();
+    let literal = t.path().join(format!(
+        "bq/checkpoints/copy\" \"{}/victim2",
+        t.path().display()
+    ));
+    assert_eq!(fs::read_dir(&literal).unwrap().count(), 8);
+    t.cairn(&["clear", "hello.yaml", "-b", "bq", "-g", &store])
+        .success();
+    assert!(!literal.exists());
+    assert_eq!(t.read("victim2/file"), "keep");
+}
+
+#[test]
+fn a_non_hex_checkpoint_id_in_the_state_db_never_reaches_the_driver() {
+    let t = Test::new().file("recipe.yaml", TWO);
+    t.cairn(&["build", "recipe.yaml", "-c", "-b", "b"])
+        .success();
+    fs::create_dir_all(t.path().join("VICTIM")).unwrap();
+    fs::write(t.path().join("VICTIM/file"), "keep").unwrap();
+    let db = rusqlite::Connection::open(t.path().join("b/.cairn/state.db")).unwrap();
+    db.execute(
+        "UPDATE checkpoints SET id = '../../../VICTIM', ready = 0 WHERE rowid = (SELECT min(rowid) FROM checkpoints)",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    t.cairn(&["build", "recipe.yaml", "-c", "-b", "b"])
+        .code(4)
+        .stderr_has("refusing to pass \"../../../VICTIM\" to checkpoint driver `copy` (delete)");
+    assert_eq!(t.read("VICTIM/file"), "keep");
+}
+
+#[test]
+fn the_printed_resume_command_can_be_pasted_into_a_shell() {
+    let t = Test::new().file(
+        "recipe.yaml",
+        r#"
+        setup:
+          - s:
+              - flaky:
+                  - exec_local: test -e {{sh build_dir}}/ok || { touch {{sh build_dir}}/ok; exit 1; }
+              - last:
+                  - exec_local: touch {{sh build_dir}}/done
+        "#,
+    );
+    let odd = "b/x$y `touch PWNED` it's";
+    let run = t.cairn(&["build", "recipe.yaml", "-b", odd]);
+    run.code(1);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    let line = all
+        .lines()
+        .find_map(|l| l.find("cairn resume ").map(|i| &l[i..]))
+        .unwrap_or_else(|| panic!("no resume command\n{run}"));
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_cairn"))
+        .parent()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let status = std::process::Command::new("sh")
+        .args(["-c", line])
+        .current_dir(t.path())
+        .env("PATH", path)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "{line}");
+    assert!(t.path().join(odd).join("done").exists(), "{line}");
+    assert!(!t.exists("PWNED") && !t.exists("b/PWNED"));
+}

@@ -347,8 +347,8 @@ fn start_progress(plan: &Plan, actions: &[Action], engine: &Engine<'_>, checkpoi
 fn resume_hint(args: &RecipeArgs, plan: &Plan) -> String {
     let mut hint = format!(
         "cairn resume {} -b {}",
-        args.recipe.display(),
-        plan.build_dir.display()
+        crate::vars::template::shell_word(&args.recipe.display().to_string()),
+        crate::vars::template::shell_word(&plan.build_dir.display().to_string())
     );
     for (k, v) in &args.globals {
         hint.push_str(&format!(

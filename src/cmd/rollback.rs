@@ -11,6 +11,9 @@ pub fn run(args: &RecipeArgs, to: Option<&str>, dry_run: bool, color: bool) -> R
     let output = Arc::new(Output::new(Format::Human, color));
     crate::exec::signals::install()
         .map_err(|e| Error::Other(format!("cannot install signal handlers: {e}")))?;
-    let again = format!("cairn rollback {}", args.recipe.display());
+    let again = format!(
+        "cairn rollback {}",
+        crate::vars::template::shell_word(&args.recipe.display().to_string())
+    );
     crate::engine::rollback::run(&plan, to, dry_run, &again, &output)
 }

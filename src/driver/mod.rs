@@ -315,6 +315,22 @@ impl BoundDriver {
         checkpoint_id: &str,
         extra: &[(&str, &str)],
     ) -> Result<Vec<Resolved>> {
+        // An ID reaches shell text (`rm -rf {{sh store}}/{{sh checkpoint_id}}`): whatever a
+        // state database or a driver's `list` says, only hex ever gets there.
+        let parent = extra.iter().find(|(k, _)| *k == "parent_id").map(|(_, v)| *v);
+        let bad = [Some(checkpoint_id).filter(|_| op != Op::Mutate), parent]
+            .into_iter()
+            .flatten()
+            .find(|id| !id.is_empty() && !is_id(id));
+        if let Some(checkpoint_id) = bad {
+            return Err(Error::checkpoint(
+                Diagnostic::new(format!(
+                    "refusing to pass {checkpoint_id:?} to checkpoint driver `{}` ({op}): a checkpoint ID is 12 to 40 lowercase hex digits",
+                    self.driver.name
+                ))
+                .hint("the state database may have been edited or damaged; `cairn clear` starts afresh"),
+            ));
+        }
         let Some(cmds) = self.driver.ops.get(&op) else {
             return Ok(Vec::new());
         };

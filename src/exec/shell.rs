@@ -351,7 +351,7 @@ impl Drop for Context {
 
 /// Single-quotes a string for the shell.
 pub fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
+    crate::vars::template::shell_quote(s)
 }
 
 /// The shell function that runs one command (see `frame`), defined once in each context's

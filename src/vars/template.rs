@@ -1,7 +1,14 @@
 //! Handlebars, set up the way recipes need it: strict (an unknown variable is an error, never
 //! an empty string) and without HTML escaping (commands are shell, not HTML).
 
-use handlebars::{Handlebars, RenderErrorReason};
+use handlebars::{
+    Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderError,
+    RenderErrorReason,
+};
+
+/// A rendered template larger than this is refused: a value that doubles itself through a few
+/// variables would otherwise take all memory.
+pub const MAX_RENDERED_BYTES: usize = 16 << 20;
 
 pub struct Renderer {
     hb: Handlebars<'static>,
@@ -25,6 +32,7 @@ impl Default for Renderer {
         ] {
             hb.unregister_helper(helper);
         }
+        hb.register_helper("sh", Box::new(sh_helper));
         Renderer { hb }
     }
 }
@@ -35,7 +43,8 @@ impl Renderer {
         template: &str,
         data: &serde_json::Value,
     ) -> Result<String, RenderFailure> {
-        self.hb
+        let out = self
+            .hb
             .render_template(template, data)
             .map_err(|e| match e.reason() {
                 RenderErrorReason::MissingVariable(Some(path)) => {
@@ -47,8 +56,80 @@ impl Renderer {
                     RenderFailure::Syntax(t.reason().to_string())
                 }
                 other => RenderFailure::Syntax(other.to_string()),
-            })
+            })?;
+        if out.len() > MAX_RENDERED_BYTES {
+            return Err(RenderFailure::Syntax(format!(
+                "its value grows to {} bytes, more than the {} MiB cairn allows (a variable that \
+                 repeats another several times, through several levels?)",
+                out.len(),
+                MAX_RENDERED_BYTES >> 20
+            )));
+        }
+        Ok(out)
     }
+}
+
+/// `'...'` with every `'` written as `'\''`: the one way cairn's drivers and recipes put a
+/// value into shell text. Inside single quotes the shell expands nothing (`$`, backquotes,
+/// `"` and `\` are plain characters), so the value reaches the command exactly.
+pub fn shell_quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// A word for a command line cairn prints for the user to run (the resume command): as it is
+/// when the shell would read it back unchanged, quoted otherwise.
+pub fn shell_word(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_./:=@%+,-".contains(&b));
+    if plain {
+        value.to_string()
+    } else {
+        shell_quote(value)
+    }
+}
+
+/// `{{sh x}}`: the value of `x`, quoted for the shell. With no argument, `{{sh}}` is the
+/// variable `sh`, as any other name would be.
+fn sh_helper(
+    h: &Helper<'_>,
+    _: &Handlebars<'_>,
+    ctx: &Context,
+    _: &mut RenderContext<'_, '_>,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let Some(param) = h.param(0) else {
+        return match ctx.data().get("sh") {
+            Some(serde_json::Value::String(v)) => Ok(out.write(v)?),
+            _ => Err(RenderErrorReason::MissingVariable(Some("sh".into())).into()),
+        };
+    };
+    if h.param(1).is_some() {
+        return Err(RenderError::from(RenderErrorReason::Other(
+            "`sh` quotes one value: write {{sh a}}/{{sh b}} for two".into(),
+        )));
+    }
+    if param.is_value_missing() {
+        return Err(RenderErrorReason::MissingVariable(param.relative_path().cloned()).into());
+    }
+    let text = match param.value() {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    out.write(&shell_quote(&text))?;
+    Ok(())
 }
 
 /// Whether a string needs rendering at all: most command lines have no variable, and skipping
@@ -102,6 +183,46 @@ mod tests {
         let out = Renderer::default().render("v={{[my-var]}}", &json!({"my-var": "1"}));
         assert_eq!(out.ok().unwrap(), "v=1");
         assert!(matches!(render("{{[my-var]}}"), Err(RenderFailure::Missing(n)) if n == "my-var"));
+    }
+
+    #[test]
+    fn sh_quotes_a_value_so_the_shell_reads_it_back_exactly() {
+        for value in [
+            "plain",
+            "",
+            "it's",
+            "$(touch x) `y` $z ${w} \\ \" ' '' \n new line\t*?[a]",
+            "-rf /",
+            "'",
+        ] {
+            let out = Renderer::default()
+                .render("printf %s {{sh v}}", &json!({ "v": value }))
+                .ok()
+                .unwrap();
+            let got = std::process::Command::new("sh")
+                .args(["-c", &out])
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&got.stdout), value, "{out}");
+        }
+    }
+
+    #[test]
+    fn sh_of_a_missing_variable_is_reported_by_name() {
+        assert!(matches!(render("{{sh nope}}"), Err(RenderFailure::Missing(n)) if n == "nope"));
+        assert!(matches!(
+            render("{{sh a b}}"),
+            Err(RenderFailure::Syntax(_))
+        ));
+        let shadowed = Renderer::default().render("{{sh}}", &json!({"sh": "/bin/sh"}));
+        assert_eq!(shadowed.ok().unwrap(), "/bin/sh");
+    }
+
+    #[test]
+    fn output_past_the_limit_is_refused() {
+        let big = "x".repeat(MAX_RENDERED_BYTES / 2 + 1);
+        let r = Renderer::default().render("{{a}}{{a}}", &json!({ "a": big }));
+        assert!(matches!(r, Err(RenderFailure::Syntax(m)) if m.contains("MiB")));
     }
 
     #[test]
