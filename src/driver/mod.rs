@@ -317,7 +317,10 @@ impl BoundDriver {
     ) -> Result<Vec<Resolved>> {
         // An ID reaches shell text (`rm -rf {{sh store}}/{{sh checkpoint_id}}`): whatever a
         // state database or a driver's `list` says, only hex ever gets there.
-        let parent = extra.iter().find(|(k, _)| *k == "parent_id").map(|(_, v)| *v);
+        let parent = extra
+            .iter()
+            .find(|(k, _)| *k == "parent_id")
+            .map(|(_, v)| *v);
         let bad = [Some(checkpoint_id).filter(|_| op != Op::Mutate), parent]
             .into_iter()
             .flatten()
