@@ -21,6 +21,7 @@ mod hostile;
 mod info;
 mod json;
 mod kameleon;
+mod malformed;
 mod kameleon_parity;
 mod output;
 mod progress;
