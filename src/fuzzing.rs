@@ -64,8 +64,9 @@ pub fn recipe(dir: &Path, data: &[u8]) {
     if std::fs::write(&path, data).is_err() {
         return;
     }
-    let Ok(recipe) = crate::recipe::load::load(&path) else {
-        return;
+    let recipe = match crate::recipe::load::load(&path) {
+        Ok(recipe) => recipe,
+        Err(e) => return check_error(&e, &path),
     };
     let build_dir = dir.join("build");
     let opts = crate::plan::PlanOptions {
@@ -73,7 +74,30 @@ pub fn recipe(dir: &Path, data: &[u8]) {
         build_dir: &build_dir,
         checkpointing: true,
     };
-    let _ = crate::plan::plan(recipe, &opts);
+    if let Err(e) = crate::plan::plan(recipe, &opts) {
+        check_error(&e, &path);
+    }
+}
+
+/// An error about the input file must point into it: a line it has, a column on that line.
+fn check_error(e: &crate::Error, path: &Path) {
+    let (crate::Error::BadInput(d) | crate::Error::Checkpoint(d)) = e else {
+        return;
+    };
+    let Some(span) = &d.span else {
+        return;
+    };
+    if span.is_synthetic() || span.file.path != path {
+        return;
+    }
+    let lines = span.file.text.lines().count().max(1);
+    assert!(
+        (1..=lines + 1).contains(&span.line),
+        "{}: line {} of a file of {lines} lines",
+        d.message,
+        span.line
+    );
+    let _ = e.render(false);
 }
 
 /// A driver file, loaded and bound to a scope; every operation is rendered.
