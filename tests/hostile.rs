@@ -550,3 +550,38 @@ fn the_printed_resume_command_can_be_pasted_into_a_shell() {
     assert!(t.path().join(odd).join("done").exists(), "{line}");
     assert!(!t.exists("PWNED") && !t.exists("b/PWNED"));
 }
+
+#[test]
+fn a_driver_operation_past_its_timeout_is_killed_with_a_clear_error() {
+    let t = Test::new()
+        .file(
+            "hang.yaml",
+            r#"
+            variables:
+              store: "{{build_dir}}/store"
+            create:
+              - exec_local: mkdir -p {{sh store}}/{{sh checkpoint_id}}
+            apply:
+              - exec_local: "true"
+            list:
+              - timeout: 1
+              - exec_local: echo $$ > {{sh build_dir}}/list.pid; sleep 300
+            "#,
+        )
+        .file(
+            "recipe.yaml",
+            &TWO.replace("checkpoint: copy", "checkpoint: ./hang.yaml"),
+        );
+    let begin = std::time::Instant::now();
+    let run = t.cairn(&["build", "recipe.yaml", "-c"]);
+    run.code(4)
+        .stderr_has("checkpoint driver `hang` timed out in `list`: it was still running after 1 s")
+        .stderr_has("- timeout:");
+    assert!(begin.elapsed().as_secs() < 30, "{run}");
+    let pid: i32 = t.built("list.pid").trim().parse().unwrap();
+    assert!(gone_within(pid, 5), "the timed-out shell survived");
+    assert!(
+        !t.exists("build/recipe/rootfs"),
+        "nothing ran after the failed list"
+    );
+}

@@ -93,6 +93,8 @@ pub struct Driver {
     /// nothing to create now), not an error, as Kameleon reads it.
     pub kameleon: bool,
     ops: BTreeMap<Op, Vec<Command>>,
+    /// `- timeout: SECONDS` in an operation's list: how long it may run before it is killed.
+    timeouts: BTreeMap<Op, std::time::Duration>,
 }
 
 impl Driver {
@@ -115,6 +117,7 @@ impl Driver {
             variables: IndexMap::new(),
             kameleon: root.span.file.dialect == crate::recipe::dialect::Dialect::Kameleon,
             ops: BTreeMap::new(),
+            timeouts: BTreeMap::new(),
         };
         for (k, v) in entries {
             let key = k.str("a key")?;
@@ -141,11 +144,19 @@ impl Driver {
                         known.extend(OTHER_KEYS);
                         return Err(unknown(&k.span, "driver operation", op, &known).into());
                     };
-                    let items = v.seq(&format!("operation `{op}`"))?;
+                    let mut items = Vec::new();
+                    for item in v.seq(&format!("operation `{op}`"))? {
+                        match item.single_entry() {
+                            Some((k, t)) if k.as_str() == Some("timeout") => {
+                                driver.timeouts.insert(op, timeout(t)?);
+                            }
+                            _ => items.push(item.clone()),
+                        }
+                    }
                     let cmds = if driver.kameleon {
-                        parse_commands_with(items, aliases)?
+                        parse_commands_with(&items, aliases)?
                     } else {
-                        parse_commands(items)?
+                        parse_commands(&items)?
                     };
                     driver.ops.insert(op, cmds);
                 }
@@ -373,11 +384,36 @@ impl BoundDriver {
 
     /// Runs an operation. Failures are checkpoint errors (exit 4) naming the driver and op.
     pub fn run(&self, contexts: &mut Contexts, op: Op, checkpoint_id: &str) -> Result<()> {
-        let cmds = self.commands(op, checkpoint_id)?;
-        let label = format!("driver {} ({op})", self.driver.name);
-        contexts
-            .run_all(&label, &cmds)
-            .map_err(|f| self.failed(op, f))
+        self.run_with(contexts, op, checkpoint_id, &[])
+    }
+
+    /// Runs `f` under the operation's `timeout:`; past it, the operation's processes are
+    /// killed and the result is a timeout error, whatever `f` made of the dead shell.
+    fn timed<T>(
+        &self,
+        contexts: &mut Contexts,
+        op: Op,
+        f: impl FnOnce(&mut Contexts) -> Result<T>,
+    ) -> Result<T> {
+        let limit = self.driver.timeouts.get(&op).copied();
+        let dog = Watchdog::start(limit);
+        let result = f(contexts);
+        if dog.fired() {
+            drop(dog);
+            contexts.stop_all();
+            let secs = limit.map(|l| l.as_secs_f64()).unwrap_or_default();
+            return Err(Error::checkpoint(
+                Diagnostic::new(format!(
+                    "checkpoint driver `{}` timed out in `{op}`: it was still running after {secs} s, so cairn killed it",
+                    self.driver.name
+                ))
+                .hint(format!(
+                    "find out what `{op}` waits for (a lock, a network mount, a prompt), or raise its `- timeout:` in {}",
+                    self.driver.path.display()
+                )),
+            ));
+        }
+        result
     }
 
     /// Runs an operation with extra variables (see `commands_with`).
@@ -390,9 +426,11 @@ impl BoundDriver {
     ) -> Result<()> {
         let cmds = self.commands_with(op, checkpoint_id, extra)?;
         let label = format!("driver {} ({op})", self.driver.name);
-        contexts
-            .run_all(&label, &cmds)
-            .map_err(|f| self.failed(op, f))
+        self.timed(contexts, op, |contexts| {
+            contexts
+                .run_all(&label, &cmds)
+                .map_err(|f| self.failed(op, f))
+        })
     }
 
     /// The operation as host shell scripts, to run away from the build's contexts (an export
@@ -478,6 +516,17 @@ impl BoundDriver {
 
     /// Runs an operation made of exec commands and returns their standard output.
     pub fn capture(&self, contexts: &mut Contexts, op: Op, checkpoint_id: &str) -> Result<String> {
+        self.timed(contexts, op, |contexts| {
+            self.capture_untimed(contexts, op, checkpoint_id)
+        })
+    }
+
+    fn capture_untimed(
+        &self,
+        contexts: &mut Contexts,
+        op: Op,
+        checkpoint_id: &str,
+    ) -> Result<String> {
         let cmds = self.commands(op, checkpoint_id)?;
         let mut out = String::new();
         for cmd in &cmds {
@@ -528,6 +577,67 @@ pub fn base_marker(file: &Path) -> PathBuf {
     let mut s = file.as_os_str().to_owned();
     s.push(".base");
     PathBuf::from(s)
+}
+
+/// `timeout: SECONDS`, a positive number (fractions allowed).
+fn timeout(v: &crate::yaml::Node) -> Result<std::time::Duration> {
+    let secs = v
+        .as_str()
+        .and_then(|t| t.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9);
+    match secs {
+        Some(s) => Ok(std::time::Duration::from_secs_f64(s)),
+        None => Err(
+            Diagnostic::at(&v.span, "`timeout` must be a number of seconds")
+                .hint("write `- timeout: 600` as an item of the operation's list")
+                .into(),
+        ),
+    }
+}
+
+/// Kills the build's processes when an operation outlives its `timeout:`; dropped when the
+/// operation ends first.
+struct Watchdog {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    fired: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Watchdog {
+    fn start(limit: Option<std::time::Duration>) -> Watchdog {
+        let fired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let Some(limit) = limit else {
+            return Watchdog { stop: None, fired };
+        };
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let flag = fired.clone();
+        std::thread::spawn(move || {
+            if rx.recv_timeout(limit) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                crate::exec::process::signal_all(crate::exec::process::Signal::SIGTERM);
+                if rx.recv_timeout(std::time::Duration::from_secs(2))
+                    == Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                {
+                    crate::exec::process::signal_all(crate::exec::process::Signal::SIGKILL);
+                }
+            }
+        });
+        Watchdog {
+            stop: Some(tx),
+            fired,
+        }
+    }
+
+    fn fired(&self) -> bool {
+        self.fired.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
 }
 
 pub fn is_id(s: &str) -> bool {
