@@ -585,3 +585,125 @@ fn a_driver_operation_past_its_timeout_is_killed_with_a_clear_error() {
         "nothing ran after the failed list"
     );
 }
+
+// ---- secrets ----
+
+#[test]
+fn secrets_are_masked_everywhere_cairn_writes_or_prints_but_commands_get_them() {
+    let t = Test::new().file(
+        "recipe.yaml",
+        r#"
+        checkpoint: copy
+        global:
+          rootfs: "{{build_dir}}/rootfs"
+          db_password: "hunter2-RECIPE-SECRET"
+          api_key: "key-DECLARED-SECRET"
+          secret: [api_key]
+        setup:
+          - s:
+              - use:
+                  - rollback:
+                      - exec_local: printf '%s %s' {{sh db_password}} {{sh cli_token}} > {{sh build_dir}}/undone
+                  - exec_local: mkdir -p {{sh rootfs}} && printf '%s %s %s' {{sh db_password}} {{sh api_key}} {{sh cli_token}} > {{sh build_dir}}/got
+              - fail:
+                  - exec_local: echo "connecting with {{db_password}}"; curl_fake --token {{sh cli_token}} {{sh api_key}}
+        "#,
+    );
+    let values = [
+        "hunter2-RECIPE-SECRET",
+        "key-DECLARED-SECRET",
+        "CLI-SECRET-TOKEN",
+    ];
+    let g = ["-g", "cli_token=CLI-SECRET-TOKEN"];
+    let clean = |what: &str, text: &str| {
+        for v in values {
+            assert!(!text.contains(v), "{what} shows {v}:\n{text}");
+        }
+    };
+    let mut args = vec!["build", "recipe.yaml", "-c", "--json"];
+    args.extend(g);
+    let run = t.cairn(&args);
+    run.code(1);
+    clean("stdout (JSON)", &run.stdout);
+    clean("stderr", &run.stderr);
+    assert!(run.stderr.contains("***"), "{run}");
+    // The commands got the real values.
+    assert_eq!(
+        t.built("got"),
+        "hunter2-RECIPE-SECRET key-DECLARED-SECRET CLI-SECRET-TOKEN"
+    );
+    // Human output, info, plan --explain, graph.
+    let mut human = vec!["build", "recipe.yaml", "-c"];
+    human.extend(g);
+    for args in [
+        human.clone(),
+        vec!["info", "recipe.yaml", g[0], g[1]],
+        vec!["plan", "recipe.yaml", "--explain", g[0], g[1]],
+        vec!["plan", "recipe.yaml", "--commands", g[0], g[1]],
+        vec!["graph", "recipe.yaml", "--format", "json", g[0], g[1]],
+    ] {
+        let run = t.cairn(&args);
+        clean(&args.join(" "), &format!("{}{}", run.stdout, run.stderr));
+    }
+    let info = t.cairn(&["info", "recipe.yaml", g[0], g[1]]);
+    assert!(info.stdout.contains("db_password: ***"), "{info}");
+    assert!(info.stdout.contains("cli_token: ***"), "{info}");
+    // Nothing under .cairn keeps a value, and the rollback still runs with them.
+    for entry in walkdir::WalkDir::new(t.build_dir("recipe").join(".cairn")) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            let bytes = fs::read(entry.path()).unwrap();
+            clean(
+                &entry.path().display().to_string(),
+                &String::from_utf8_lossy(&bytes),
+            );
+        }
+    }
+    let mut rb = vec!["rollback", "recipe.yaml", "--full"];
+    rb.extend(g);
+    t.cairn(&rb).success();
+    assert_eq!(t.built("undone"), "hunter2-RECIPE-SECRET CLI-SECRET-TOKEN");
+}
+
+#[test]
+fn graph_labels_with_quotes_and_newlines_add_no_statements() {
+    let t = Test::new().file(
+        "recipe.yaml",
+        r#"
+        setup:
+          - "s\"]; evil [label=\"x":
+              - "<script>m\nclick A \"javascript:alert(1)\"":
+                  - exec_local: "true"
+        "#,
+    );
+    let dot = t.cairn(&["graph", "recipe.yaml", "--format", "dot"]);
+    dot.success();
+    // One cluster and one node, nothing else: the quotes stayed inside their labels.
+    assert_eq!(dot.stdout.lines().count(), 8, "{dot}");
+    assert!(
+        dot.stdout
+            .contains(r#"label="setup/s\"]; evil [label=\"x";"#),
+        "{dot}"
+    );
+    assert!(
+        dot.stdout
+            .contains(r#"<script>m\nclick A \"javascript:alert(1)\"\n"#),
+        "{dot}"
+    );
+    let mermaid = t.cairn(&["graph", "recipe.yaml", "--format", "mermaid"]);
+    mermaid.success();
+    assert!(!mermaid.stdout.contains("<script>"), "{mermaid}");
+    assert!(
+        !mermaid
+            .stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("click")),
+        "{mermaid}"
+    );
+    assert!(
+        mermaid
+            .stdout
+            .contains("#lt;script#gt;m click A #quot;javascript:alert(1)#quot;"),
+        "{mermaid}"
+    );
+}

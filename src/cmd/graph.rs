@@ -17,7 +17,7 @@ pub fn run(args: &RecipeArgs, format: GraphFormat) -> Result<()> {
             return Ok(());
         }
     };
-    print!("{text}");
+    print!("{}", crate::secrets::redact(&text));
     Ok(())
 }
 
@@ -48,20 +48,55 @@ fn groups(plan: &Plan) -> Vec<(&str, &str, Vec<&PlannedMicrostep>)> {
     out
 }
 
+/// Text inside a DOT double-quoted string: names may hold quotes, backslashes and newlines,
+/// which would otherwise end the label and add statements of their own.
+fn dot_text(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text inside a mermaid `["..."]` label, as HTML entities: mermaid has no escape for `"`, and
+/// a label must not open tags or lines (`<script>`, a `click` statement).
+fn mermaid_text(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("#quot;"),
+            '<' => out.push_str("#lt;"),
+            '>' => out.push_str("#gt;"),
+            '&' => out.push_str("#amp;"),
+            '#' => out.push_str("#35;"),
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn dot(plan: &Plan) -> String {
     let mut s = format!(
         "digraph \"{}\" {{\n  rankdir=TB;\n  node [shape=box];\n",
-        plan.recipe.name
+        dot_text(&plan.recipe.name)
     );
     for (i, (section, step, list)) in groups(plan).into_iter().enumerate() {
         s.push_str(&format!(
-            "  subgraph cluster_{i} {{\n    label=\"{section}/{step}\";\n"
+            "  subgraph cluster_{i} {{\n    label=\"{}\";\n",
+            dot_text(&format!("{section}/{step}"))
         ));
         for ms in list {
             s.push_str(&format!(
                 "    m{} [label=\"{}\\n{}\"];\n",
                 ms.index,
-                ms.name,
+                dot_text(&ms.name),
                 short(&ms.id)
             ));
         }
@@ -77,12 +112,15 @@ fn dot(plan: &Plan) -> String {
 fn mermaid(plan: &Plan) -> String {
     let mut s = String::from("flowchart TD\n");
     for (i, (section, step, list)) in groups(plan).into_iter().enumerate() {
-        s.push_str(&format!("  subgraph g{i} [\"{section}/{step}\"]\n"));
+        s.push_str(&format!(
+            "  subgraph g{i} [\"{}\"]\n",
+            mermaid_text(&format!("{section}/{step}"))
+        ));
         for ms in list {
             s.push_str(&format!(
                 "    m{}[\"{}<br/>{}\"]\n",
                 ms.index,
-                ms.name,
+                mermaid_text(&ms.name),
                 short(&ms.id)
             ));
         }

@@ -21,6 +21,12 @@ use crate::plan::{Plan, PlanOptions};
 
 /// Loads and plans the recipe named on the command line.
 pub fn load_plan(args: &RecipeArgs, checkpointing: bool) -> Result<Plan> {
+    // Before anything can fail and print them.
+    for (k, v) in &args.globals {
+        if crate::secrets::is_secret_name(k, &[]) {
+            crate::secrets::register(k, v);
+        }
+    }
     let recipe = crate::recipe::load::load_with(
         &args.recipe,
         &crate::recipe::load::LoadOptions {
@@ -31,12 +37,14 @@ pub fn load_plan(args: &RecipeArgs, checkpointing: bool) -> Result<Plan> {
         .build_dir
         .clone()
         .unwrap_or_else(|| crate::plan::default_build_dir(&recipe));
-    crate::plan::plan(
+    let plan = crate::plan::plan(
         recipe,
         &PlanOptions {
             cli_globals: &args.globals,
             build_dir: &build_dir,
             checkpointing,
         },
-    )
+    )?;
+    crate::secrets::register_plan(&plan);
+    Ok(plan)
 }

@@ -211,6 +211,6 @@ impl Error {
             }
             other => Diagnostic::new(other.to_string()).render(&mut out, color),
         }
-        out
+        crate::secrets::redact(&out)
     }
 }

@@ -483,7 +483,13 @@ impl StateDb {
     pub fn begin_run(&self, recipe: &str, args: &str) -> Result<i64> {
         self.execute(
             "INSERT INTO runs (recipe, started_at, status, pid, args) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![recipe, now(), RunStatus::Running, std::process::id(), args],
+            params![
+                recipe,
+                now(),
+                RunStatus::Running,
+                std::process::id(),
+                crate::secrets::redact(args)
+            ],
         )?;
         Ok(self.conn.last_insert_rowid())
     }
@@ -534,6 +540,7 @@ impl StateDb {
     ) -> Result<()> {
         let sql = "UPDATE steps SET status = ?3, ended_at = ?4, exit_status = ?5, detail = ?6
                    WHERE run_id = ?1 AND seq = ?2";
+        let detail = detail.map(crate::secrets::redact);
         let n = self.execute(sql, params![run, seq, status, now(), exit_status, detail])?;
         one_row(n, || StateError::NoSuchStep { run, seq })
     }
@@ -597,7 +604,7 @@ impl StateDb {
             rec.driver,
             rec.created_at,
             rec.duration,
-            rec.manifest
+            crate::secrets::redact(&rec.manifest)
         ];
         self.execute(sql, values).map(drop)
     }
@@ -806,7 +813,13 @@ impl StateDb {
         self.execute(
             "INSERT INTO journal (run_id, slug, checkpoint_id, commands, recorded_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![run, slug, checkpoint_id, commands_json, now()],
+            params![
+                run,
+                slug,
+                checkpoint_id,
+                crate::secrets::seal(commands_json),
+                now()
+            ],
         )?;
         Ok(self.conn.last_insert_rowid())
     }
@@ -814,7 +827,11 @@ impl StateDb {
     /// Entries not yet rolled back, newest first.
     pub fn journal_pending(&self) -> Result<Vec<JournalEntry>> {
         let sql = "SELECT * FROM journal WHERE rolled_back = 0 ORDER BY seq DESC";
-        self.query(sql, [], JournalEntry::from_row)
+        let mut entries = self.query(sql, [], JournalEntry::from_row)?;
+        for e in &mut entries {
+            e.commands = crate::secrets::unseal(&e.commands);
+        }
+        Ok(entries)
     }
 
     pub fn journal_mark_rolled_back(&self, seq: i64) -> Result<()> {
