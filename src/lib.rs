@@ -16,7 +16,6 @@ pub mod output;
 pub mod plan;
 pub mod qemu;
 pub mod recipe;
-pub mod secrets;
 pub mod snapshot;
 pub mod state;
 pub mod store;

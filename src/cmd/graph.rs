@@ -17,7 +17,7 @@ pub fn run(args: &RecipeArgs, format: GraphFormat) -> Result<()> {
             return Ok(());
         }
     };
-    print!("{}", crate::secrets::redact(&text));
+    print!("{}", crate::diag::secrets::redact(&text));
     Ok(())
 }
 

@@ -32,7 +32,7 @@ pub fn run(args: &RecipeArgs) -> Result<()> {
     }
     println!("Globals:");
     for (name, (value, origin)) in resolved_globals(&plan)? {
-        let value = crate::secrets::shown_value(&name, &value, &[]);
+        let value = crate::diag::secrets::shown_value(&name, &value, &[]);
         println!(
             "  {name}: {value}  ({})",
             serde_json::to_string(&origin)

@@ -23,8 +23,8 @@ use crate::plan::{Plan, PlanOptions};
 pub fn load_plan(args: &RecipeArgs, checkpointing: bool) -> Result<Plan> {
     // Before anything can fail and print them.
     for (k, v) in &args.globals {
-        if crate::secrets::is_secret_name(k, &[]) {
-            crate::secrets::register(k, v);
+        if crate::diag::secrets::is_secret_name(k, &[]) {
+            crate::diag::secrets::register(k, v);
         }
     }
     let recipe = crate::recipe::load::load_with(
@@ -45,6 +45,42 @@ pub fn load_plan(args: &RecipeArgs, checkpointing: bool) -> Result<Plan> {
             checkpointing,
         },
     )?;
-    crate::secrets::register_plan(&plan);
+    register_secrets(&plan);
     Ok(plan)
+}
+
+/// Registers the secret variables of a planned recipe: `global.secret` and the names that
+/// look secret, among the globals and `-g` values, resolved.
+fn register_secrets(plan: &crate::plan::Plan) {
+    let declared: Vec<String> = plan
+        .recipe
+        .globals
+        .values()
+        .filter(|g| g.name == "secret")
+        .flat_map(|g| match &g.value {
+            crate::recipe::model::GlobalValue::List(items) => {
+                items.iter().map(|t| t.text.clone()).collect::<Vec<_>>()
+            }
+            crate::recipe::model::GlobalValue::Text(t) => t
+                .text
+                .split([',', ' '])
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            crate::recipe::model::GlobalValue::Map(_) => Vec::new(),
+        })
+        .collect();
+    let renderer = crate::vars::template::Renderer::default();
+    let resolver = crate::vars::Resolver::new(&plan.global_scope, &renderer);
+    let names: Vec<String> = plan
+        .global_scope
+        .iter()
+        .map(|(n, _)| n.clone())
+        .filter(|n| crate::diag::secrets::is_secret_name(n, &declared))
+        .collect();
+    for name in names {
+        if let Ok(Some(value)) = resolver.value(&name, crate::vars::Mode::Run) {
+            crate::diag::secrets::register(&name, &value);
+        }
+    }
 }

@@ -37,7 +37,7 @@ pub fn run(args: &RecipeArgs, explain: bool, json: bool, commands: bool) -> Resu
         } else {
             println!();
             for line in lines {
-                println!("{}", crate::secrets::redact(&line));
+                println!("{}", crate::diag::secrets::redact(&line));
             }
         }
     }
@@ -104,7 +104,7 @@ fn print_commands(plan: &Plan, actions: &[Action], json: bool) -> Result<()> {
                 commands_text(&ms.rollback, 9, &mut out);
             }
             for line in out {
-                println!("{}", crate::secrets::redact(&line));
+                println!("{}", crate::diag::secrets::redact(&line));
             }
         }
     }
@@ -146,7 +146,7 @@ fn print_commands(plan: &Plan, actions: &[Action], json: bool) -> Result<()> {
             driver.driver.path.display()
         );
         for line in text {
-            println!("{}", crate::secrets::redact(&line));
+            println!("{}", crate::diag::secrets::redact(&line));
         }
     }
     Ok(())

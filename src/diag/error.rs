@@ -211,6 +211,6 @@ impl Error {
             }
             other => Diagnostic::new(other.to_string()).render(&mut out, color),
         }
-        crate::secrets::redact(&out)
+        crate::diag::secrets::redact(&out)
     }
 }

@@ -2,5 +2,6 @@
 //! suggestions. The lowest layer: it imports nothing else from the crate.
 
 pub mod error;
+pub mod secrets;
 pub mod source;
 pub mod suggest;

@@ -80,7 +80,9 @@ pub fn run(
             contexts.stop_all();
             let mut resume = again.to_string();
             match to {
-                Some(t) => resume.push_str(&format!(" --to {}", crate::vars::template::shell_word(t))),
+                Some(t) => {
+                    resume.push_str(&format!(" --to {}", crate::vars::template::shell_word(t)))
+                }
                 None => resume.push_str(" --full"),
             }
             return Err(Error::Interrupted { signal, resume });

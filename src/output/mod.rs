@@ -198,7 +198,7 @@ impl Output {
         if text.is_empty() {
             return;
         }
-        let text = crate::secrets::redact(&String::from_utf8_lossy(&text)).into_bytes();
+        let text = crate::diag::secrets::redact(&String::from_utf8_lossy(&text)).into_bytes();
         let write = || {
             if to_stderr {
                 let mut err = std::io::stderr().lock();

@@ -204,9 +204,9 @@ pub fn write(event: &Event) {
             cairn_version: env!("CARGO_PKG_VERSION").to_string(),
             command: command(),
         };
-        let _ = writeln!(out, "{}", crate::secrets::redact(&text(&start)));
+        let _ = writeln!(out, "{}", crate::diag::secrets::redact(&text(&start)));
     }
-    let _ = writeln!(out, "{}", crate::secrets::redact(&text(event)));
+    let _ = writeln!(out, "{}", crate::diag::secrets::redact(&text(event)));
     let _ = out.flush();
 }
 

@@ -488,7 +488,7 @@ impl StateDb {
                 now(),
                 RunStatus::Running,
                 std::process::id(),
-                crate::secrets::redact(args)
+                crate::diag::secrets::redact(args)
             ],
         )?;
         Ok(self.conn.last_insert_rowid())
@@ -540,7 +540,7 @@ impl StateDb {
     ) -> Result<()> {
         let sql = "UPDATE steps SET status = ?3, ended_at = ?4, exit_status = ?5, detail = ?6
                    WHERE run_id = ?1 AND seq = ?2";
-        let detail = detail.map(crate::secrets::redact);
+        let detail = detail.map(crate::diag::secrets::redact);
         let n = self.execute(sql, params![run, seq, status, now(), exit_status, detail])?;
         one_row(n, || StateError::NoSuchStep { run, seq })
     }
@@ -604,7 +604,7 @@ impl StateDb {
             rec.driver,
             rec.created_at,
             rec.duration,
-            crate::secrets::redact(&rec.manifest)
+            crate::diag::secrets::redact(&rec.manifest)
         ];
         self.execute(sql, values).map(drop)
     }
@@ -817,7 +817,7 @@ impl StateDb {
                 run,
                 slug,
                 checkpoint_id,
-                crate::secrets::seal(commands_json),
+                crate::diag::secrets::seal(commands_json),
                 now()
             ],
         )?;
@@ -829,7 +829,7 @@ impl StateDb {
         let sql = "SELECT * FROM journal WHERE rolled_back = 0 ORDER BY seq DESC";
         let mut entries = self.query(sql, [], JournalEntry::from_row)?;
         for e in &mut entries {
-            e.commands = crate::secrets::unseal(&e.commands);
+            e.commands = crate::diag::secrets::unseal(&e.commands);
         }
         Ok(entries)
     }

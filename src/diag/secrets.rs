@@ -132,42 +132,6 @@ pub fn unseal(text: &str) -> String {
     out
 }
 
-/// Registers the secret variables of a planned recipe: `global.secret` and the names that
-/// look secret, among the globals and `-g` values, resolved.
-pub fn register_plan(plan: &crate::plan::Plan) {
-    let declared: Vec<String> = plan
-        .recipe
-        .globals
-        .values()
-        .filter(|g| g.name == "secret")
-        .flat_map(|g| match &g.value {
-            crate::recipe::model::GlobalValue::List(items) => {
-                items.iter().map(|t| t.text.clone()).collect::<Vec<_>>()
-            }
-            crate::recipe::model::GlobalValue::Text(t) => t
-                .text
-                .split([',', ' '])
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect(),
-            crate::recipe::model::GlobalValue::Map(_) => Vec::new(),
-        })
-        .collect();
-    let renderer = crate::template::Renderer::default();
-    let resolver = crate::vars::Resolver::new(&plan.global_scope, &renderer);
-    let names: Vec<String> = plan
-        .global_scope
-        .iter()
-        .map(|(n, _)| n.clone())
-        .filter(|n| is_secret_name(n, &declared))
-        .collect();
-    for name in names {
-        if let Ok(Some(value)) = resolver.value(&name, crate::vars::Mode::Run) {
-            register(&name, &value);
-        }
-    }
-}
-
 /// Masks the value of a variable cairn shows by name (`info`): whatever its length.
 pub fn shown_value(name: &str, value: &str, declared: &[String]) -> String {
     if is_secret_name(name, declared) {
@@ -199,7 +163,7 @@ mod tests {
     #[test]
     fn redact_masks_every_form_and_seal_round_trips() {
         register("test_pw", "hu'nt\"er2");
-        let sh = crate::template::shell_quote("hu'nt\"er2");
+        let sh = crate::vars::template::shell_quote("hu'nt\"er2");
         let text = format!("curl --password {sh} -u x:hu'nt\"er2");
         assert_eq!(redact(&text), "curl --password '***' -u x:***");
         let json = serde_json::to_string(&vec![text.clone()]).unwrap();
