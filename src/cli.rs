@@ -70,6 +70,8 @@ pub enum MicrostepCheckpoints {
     First,
     /// One checkpoint after every microstep
     All,
+    /// A checkpoint only where the re-run time it saves exceeds its create + apply time
+    Auto,
 }
 
 #[derive(Debug, Args)]
@@ -97,9 +99,10 @@ pub struct BuildArgs {
     /// Create checkpoints up to this microstep (ID, slug)
     #[arg(short = 'E', long, value_name = "ID|SLUG")]
     pub end_checkpoint: Option<String>,
-    /// Checkpoint every microstep (all), or only the first one run in each step (first)
-    #[arg(long, value_enum, default_value = "all")]
-    pub microstep_checkpoints: MicrostepCheckpoints,
+    /// Checkpoint every microstep (all), only the first one run in each step (first), or where
+    /// it pays (auto) [default: global.checkpoint_policy, else all]
+    #[arg(long, value_enum)]
+    pub microstep_checkpoints: Option<MicrostepCheckpoints>,
     /// List this recipe's checkpoints (with --dry-run: the IDs a build would create)
     #[arg(short = 'l', long, visible_alias = "checkpoints")]
     pub list_checkpoints: bool,
@@ -156,6 +159,10 @@ pub enum Command {
         /// Delete the stale ones through the driver
         #[arg(long)]
         prune: bool,
+        /// With --prune: also delete the checkpoints this build dir made that save less than
+        /// SECONDS of re-run time
+        #[arg(long, value_name = "SECONDS", requires = "prune", value_parser = parse_seconds)]
+        keep_cost: Option<f64>,
         #[arg(long)]
         json: bool,
     },
@@ -346,4 +353,13 @@ fn parse_global(s: &str) -> Result<(String, String), String> {
         return Err(format!("`{s}` has an empty key"));
     }
     Ok((k.to_string(), v.to_string()))
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a number of seconds (0 or more, e.g. 2.5)"
+        )),
+    }
 }

@@ -56,8 +56,9 @@ pub fn run(cli: cli::Cli) -> Result<()> {
         Command::Checkpoints {
             recipe,
             prune,
+            keep_cost,
             json,
-        } => cmd::checkpoints::run(&recipe, prune, json, color),
+        } => cmd::checkpoints::run(&recipe, prune, keep_cost, json, color),
         Command::Clear { recipe } => cmd::clear::run(&recipe, color),
         Command::Graph { recipe, format } => cmd::graph::run(&recipe, format),
         Command::Report { recipe, output } => cmd::report::run(&recipe, output),

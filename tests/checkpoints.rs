@@ -96,11 +96,11 @@ fn listed(run: &Run) -> Vec<(String, String, String)> {
         .lines()
         .filter_map(|l| {
             let cells: Vec<&str> = l.split(" | ").map(str::trim).collect();
-            (cells.len() == 5 && is_short_id(cells[0])).then(|| {
+            (cells.len() == 7 && is_short_id(cells[0])).then(|| {
                 (
                     cells[0].to_string(),
-                    cells[3].to_string(),
-                    cells[4].to_string(),
+                    cells[5].to_string(),
+                    cells[6].to_string(),
                 )
             })
         })

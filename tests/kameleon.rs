@@ -84,11 +84,11 @@ fn listed(t: &Test, recipe: &str, args: &[&str]) -> Vec<(String, String, String)
         .lines()
         .filter_map(|l| {
             let cols: Vec<&str> = l.split('|').map(str::trim).collect();
-            (cols.len() == 5 && crate::common::is_short_id(cols[0])).then(|| {
+            (cols.len() == 7 && crate::common::is_short_id(cols[0])).then(|| {
                 (
                     cols[0].to_string(),
-                    cols[3].to_string(),
-                    cols[4].to_string(),
+                    cols[5].to_string(),
+                    cols[6].to_string(),
                 )
             })
         })

@@ -9,6 +9,7 @@ mod backends;
 mod cache;
 mod checkpoints;
 mod commands;
+mod cost;
 mod debian;
 mod drivers;
 mod errors;

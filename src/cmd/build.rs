@@ -14,6 +14,7 @@ use crate::output::schema::RunOutcome;
 use crate::output::{Event, Format, Output};
 use crate::plan::Plan;
 use crate::plan::id::short;
+use crate::plan::policy::Policy;
 use crate::plan::schedule::{self, Action};
 use crate::state::lock;
 use crate::state::{RunStatus, StateDb};
@@ -29,7 +30,7 @@ pub fn resume(recipe: RecipeArgs, json: bool, yes: bool, force: bool, color: boo
         fresh: false,
         begin_checkpoint: None,
         end_checkpoint: None,
-        microstep_checkpoints: MicrostepCheckpoints::All,
+        microstep_checkpoints: None,
         list_checkpoints: false,
         yes,
         restart: false,
@@ -75,6 +76,10 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
                     created_at: None,
                     duration: None,
                     valid: true,
+                    size: None,
+                    saves: None,
+                    apply: None,
+                    made_here: false,
                 }));
             } else {
                 println!("{} | {}", short(&ms.id), ms.slug);
@@ -83,7 +88,7 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
         return Ok(());
     }
     if args.list_checkpoints {
-        return super::checkpoints::list(&plan, &output, false, args.json);
+        return super::checkpoints::list(&plan, &output, false, None, args.json);
     }
     if args.dry_run {
         let records = if checkpointing && !args.fresh {
@@ -170,6 +175,14 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
             .map(|e| plan.find(e, "--end-checkpoint"))
             .transpose()?,
     );
+    let policy = crate::plan::policy::chosen(
+        &plan,
+        args.microstep_checkpoints.map(|m| match m {
+            MicrostepCheckpoints::All => Policy::All,
+            MicrostepCheckpoints::First => Policy::First,
+            MicrostepCheckpoints::Auto => Policy::Auto,
+        }),
+    )?;
     let recipe_file = plan
         .recipe
         .path
@@ -190,7 +203,7 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
     contexts.interactive = interactive;
     let settings = Settings {
         window,
-        first_only: args.microstep_checkpoints == MicrostepCheckpoints::First,
+        policy,
         interactive,
         resume_hint: resume_hint(&args.recipe, &plan),
     };
@@ -261,6 +274,7 @@ fn execute(
             &engine.output,
             true,
         )?);
+        engine.load_policy_inputs()?;
     }
     if let Some(store) = engine.store.as_mut()
         && !args.fresh

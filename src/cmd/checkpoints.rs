@@ -12,14 +12,28 @@ use crate::plan::id::short;
 use crate::state::StateDb;
 use crate::store::{self, Listed, Store};
 
-pub fn run(args: &RecipeArgs, prune: bool, json: bool, color: bool) -> Result<()> {
+pub fn run(
+    args: &RecipeArgs,
+    prune: bool,
+    keep_cost: Option<f64>,
+    json: bool,
+    color: bool,
+) -> Result<()> {
     let plan = super::load_plan(args, true)?;
     let format = if json { Format::Json } else { Format::Human };
     let output = Arc::new(Output::new(format, color));
-    list(&plan, &output, prune, json)
+    list(&plan, &output, prune, keep_cost, json)
 }
 
-pub fn list(plan: &Plan, output: &Arc<Output>, prune: bool, json: bool) -> Result<()> {
+/// Lists the checkpoints; `prune` deletes the stale ones and, with `keep_cost`, the valid ones
+/// this build dir made that save less than that many seconds of re-run.
+pub fn list(
+    plan: &Plan,
+    output: &Arc<Output>,
+    prune: bool,
+    keep_cost: Option<f64>,
+    json: bool,
+) -> Result<()> {
     let driver = store::require_driver(plan)?;
     // Pruning deletes, so it must not race a build; listing only reads.
     let _lock = if prune {
@@ -39,8 +53,14 @@ pub fn list(plan: &Plan, output: &Arc<Output>, prune: bool, json: bool) -> Resul
     let store = Store::open(driver, &db, &mut contexts, output, prune)?;
     let rows = store::listing(plan, &store.existing, &db)?;
     if prune {
+        // A saving that was never recorded (a checkpoint made by an older cairn) is not "less".
+        let cheap = |r: &Listed| {
+            r.valid && r.made_here && keep_cost.is_some_and(|k| r.saves.is_some_and(|s| s < k))
+        };
         if !store.driver.driver.has(Op::Delete)
-            && rows.iter().any(|r| !r.valid && r.created_at.is_some())
+            && rows
+                .iter()
+                .any(|r| (!r.valid && r.created_at.is_some()) || cheap(r))
         {
             contexts.stop_all();
             return Err(Error::checkpoint(
@@ -66,6 +86,16 @@ pub fn list(plan: &Plan, output: &Arc<Output>, prune: bool, json: bool) -> Resul
                 row.slug
             ));
         }
+        for row in rows.iter().filter(|r| cheap(r)) {
+            store.driver.run(&mut contexts, Op::Delete, &row.id)?;
+            db.forget_checkpoint(&row.id)?;
+            output.message(format!(
+                "Deleted checkpoint {} ({}): it saves {:.2}s of re-run, less than --keep-cost",
+                short(&row.id),
+                row.slug,
+                row.saves.unwrap_or_default()
+            ));
+        }
         if foreign > 0 {
             output.message(format!(
                 "Kept {foreign} checkpoint(s) this build dir did not make (another recipe's or \
@@ -74,7 +104,7 @@ pub fn list(plan: &Plan, output: &Arc<Output>, prune: bool, json: bool) -> Resul
         }
         let kept: Vec<_> = rows
             .into_iter()
-            .filter(|r| r.valid || r.created_at.is_none())
+            .filter(|r| (r.valid || r.created_at.is_none()) && !cheap(r))
             .collect();
         print_listing(&plan.recipe.name, &kept, json);
     } else {
@@ -93,6 +123,10 @@ fn print_listing(recipe: &str, rows: &[Listed], json: bool) {
                 created_at: r.created_at,
                 duration: r.duration,
                 valid: r.valid,
+                size: r.size,
+                saves: r.saves,
+                apply: r.apply,
+                made_here: r.made_here,
             }));
         }
         return;
@@ -102,21 +136,22 @@ fn print_listing(recipe: &str, rows: &[Listed], json: bool) {
         return;
     }
     println!("The following checkpoints are available for the recipe '{recipe}':");
+    let secs = |v: Option<f64>| v.map(|d| format!("{d:.2}s")).unwrap_or_else(|| "?".into());
     println!(
-        "{:<12} | {:<19} | {:>8} | {:<5} | STEP",
-        "ID", "CREATED", "DURATION", "STATE"
+        "{:<12} | {:<19} | {:>9} | {:>8} | {:>8} | {:<5} | STEP",
+        "ID", "CREATED", "SIZE", "CREATE", "SAVES", "STATE"
     );
-    println!("{}", "-".repeat(80));
+    println!("{}", "-".repeat(100));
     for r in rows {
         println!(
-            "{:<12} | {:<19} | {:>8} | {:<5} | {}",
+            "{:<12} | {:<19} | {:>9} | {:>8} | {:>8} | {:<5} | {}",
             short(&r.id),
             r.created_at
                 .map(crate::output::time::format_time)
                 .unwrap_or_else(|| "?".into()),
-            r.duration
-                .map(|d| format!("{d:.2}s"))
-                .unwrap_or_else(|| "?".into()),
+            crate::store::size::human(r.size),
+            secs(r.duration),
+            secs(r.saves),
             if r.valid { "valid" } else { "stale" },
             r.slug
         );

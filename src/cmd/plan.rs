@@ -6,6 +6,7 @@ use crate::diag::error::Result;
 use crate::output::Event;
 use crate::plan::explain::{self, Made};
 use crate::plan::id::short;
+use crate::plan::policy::{self, Costs, Decided, Recorded};
 use crate::plan::schedule::{Action, dry_run_actions};
 use crate::plan::{Plan, Resolved};
 use crate::state::{CheckpointRecord, StateDb};
@@ -31,7 +32,8 @@ pub fn run(args: &RecipeArgs, explain: bool, json: bool, commands: bool) -> Resu
                 created_at: r.created_at,
             })
             .collect();
-        let lines = explain::explain(&plan, &made, plan.recipe.checkpoint.is_some());
+        let mut lines = explain::explain(&plan, &made, plan.recipe.checkpoint.is_some());
+        lines.extend(policy_lines(&plan, &records, &actions)?);
         if json {
             crate::output::schema::write(&Event::Explain { lines });
         } else {
@@ -42,6 +44,52 @@ pub fn run(args: &RecipeArgs, explain: bool, json: bool, commands: bool) -> Resu
         }
     }
     Ok(())
+}
+
+/// What `--explain` says about the checkpoint policy, from what earlier builds recorded.
+fn policy_lines(
+    plan: &Plan,
+    records: &[CheckpointRecord],
+    actions: &[Action],
+) -> Result<Vec<String>> {
+    if records.is_empty() || plan.recipe.checkpoint.is_none() {
+        return Ok(Vec::new());
+    }
+    let Some(db) = StateDb::open_for_reading(&plan.build_dir)? else {
+        return Ok(Vec::new());
+    };
+    let durations = db.recorded_durations()?;
+    let decisions = db.latest_decisions()?;
+    let driver = records
+        .last()
+        .map(|r| r.driver.as_str())
+        .unwrap_or_default();
+    let costs = Costs {
+        create: db.latest_create_cost(driver)?,
+        apply: db.latest_apply_cost(driver)?,
+    };
+    Ok(policy::explain(
+        plan,
+        actions,
+        &durations
+            .iter()
+            .map(|d| Recorded {
+                id: &d.checkpoint_id,
+                slug: &d.slug,
+                seconds: d.seconds,
+            })
+            .collect::<Vec<_>>(),
+        &decisions
+            .iter()
+            .map(|d| Decided {
+                id: &d.checkpoint_id,
+                policy: &d.policy,
+                detail: &d.detail,
+            })
+            .collect::<Vec<_>>(),
+        costs,
+        driver,
+    ))
 }
 
 /// Checkpoints the state database knows were finished; empty when the build dir is new.

@@ -39,10 +39,12 @@ pub enum Op {
     /// Make checkpoint `{{checkpoint_id}}` from `{{import_file}}` (a delta against
     /// `{{parent_id}}` when that is set), never listing it half-made.
     Import,
+    /// Optional: print the size of checkpoint `{{checkpoint_id}}` in bytes.
+    Size,
 }
 
 impl Op {
-    pub const ALL: [Op; 11] = [
+    pub const ALL: [Op; 12] = [
         Op::Enabled,
         Op::Create,
         Op::Apply,
@@ -54,6 +56,7 @@ impl Op {
         Op::Fingerprint,
         Op::Export,
         Op::Import,
+        Op::Size,
     ];
     pub const REQUIRED: [Op; 3] = [Op::Create, Op::Apply, Op::List];
 
@@ -70,6 +73,7 @@ impl Op {
             Op::Fingerprint => "fingerprint",
             Op::Export => "export",
             Op::Import => "import",
+            Op::Size => "size",
         }
     }
 }

@@ -14,6 +14,7 @@ use crate::exec::contexts::Contexts;
 use crate::exec::{prompt, signals};
 use crate::output::schema::MicrostepStatus;
 use crate::output::{Event, Output};
+use crate::plan::policy::{Decider, Facts, Policy};
 use crate::plan::schedule::{self, Action};
 use crate::plan::{HookKind, Plan, PlannedMicrostep, Resolved};
 use crate::recipe::Ctx;
@@ -24,7 +25,8 @@ use crate::store::Store;
 /// What the engine needs to know beyond the plan.
 pub struct Settings {
     pub window: (Option<usize>, Option<usize>),
-    pub first_only: bool,
+    /// Where checkpoints are made: all, first, auto.
+    pub policy: Policy,
     /// A terminal is attached and prompts are allowed.
     pub interactive: bool,
     /// The command that resumes this build, printed when it is interrupted.
@@ -47,7 +49,10 @@ pub struct Engine<'a> {
     pub settings: Settings,
     /// `--cache-to`: pushes each checkpoint as it is created.
     pub pusher: Option<crate::engine::share::Pusher>,
-    checkpointed_steps: Vec<(String, String)>,
+    decider: Decider,
+    /// How long each checkpoint ID's microstep took when it last completed before this run:
+    /// `auto` takes a microstep to take the longer of that and what it just took.
+    earlier: std::collections::HashMap<String, f64>,
     journaled: Vec<String>,
     /// The step being run and when it began, for "Step X took".
     current_step: Option<((String, String), Instant)>,
@@ -62,6 +67,7 @@ impl<'a> Engine<'a> {
         store: Option<Store<'a>>,
         settings: Settings,
     ) -> Engine<'a> {
+        let decider = Decider::new(settings.policy, Default::default());
         Engine {
             output,
             contexts,
@@ -70,10 +76,26 @@ impl<'a> Engine<'a> {
             store,
             settings,
             pusher: None,
-            checkpointed_steps: Vec::new(),
+            decider,
+            earlier: Default::default(),
             journaled: Vec::new(),
             current_step: None,
         }
+    }
+
+    /// Loads what the checkpoint policy needs from earlier runs: the driver's costs and the
+    /// microsteps' durations. Called once the store is open, before anything runs.
+    pub fn load_policy_inputs(&mut self) -> Result<()> {
+        if let Some(store) = &self.store {
+            self.decider.costs = store.costs()?;
+        }
+        self.earlier = self
+            .db
+            .recorded_durations()?
+            .into_iter()
+            .map(|d| (d.checkpoint_id, d.seconds))
+            .collect();
+        Ok(())
     }
 
     /// Runs the plan from microstep `from` on.
@@ -146,6 +168,7 @@ impl<'a> Engine<'a> {
                 self.journaled.push(ms.id.clone());
             }
             self.db.step_started(self.run_id, seq, &ms.slug, &ms.id)?;
+            let ran = Instant::now();
             let result = self
                 .contexts
                 .run_all(&ms.slug, &ms.commands)
@@ -161,7 +184,8 @@ impl<'a> Engine<'a> {
                         Some(0),
                         None,
                     )?;
-                    if let Err(e) = self.maybe_checkpoint(plan, ms) {
+                    let took = ran.elapsed().as_secs_f64();
+                    if let Err(e) = self.maybe_checkpoint(plan, ms, took) {
                         // Ctrl+C while the driver saves the state is an interruption, not a
                         // driver failure; either way the clean hooks run.
                         self.check_signal(plan, ms, None)?;
@@ -274,20 +298,44 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    fn maybe_checkpoint(&mut self, plan: &Plan, ms: &PlannedMicrostep) -> Result<()> {
+    /// Asks the policy whether to checkpoint after `ms`, which took `took` seconds, creates
+    /// the checkpoint if so, and records the decision (except under `all`, where it is always
+    /// "made" when allowed).
+    fn maybe_checkpoint(&mut self, plan: &Plan, ms: &PlannedMicrostep, took: f64) -> Result<()> {
         let Some(store) = self.store.as_mut() else {
             return Ok(());
         };
         let (begin, end) = self.settings.window;
         let in_window = begin.is_none_or(|b| ms.index >= b) && end.is_none_or(|e| ms.index <= e);
-        let key = (ms.section.clone(), ms.step.clone());
-        let first_only = self.settings.first_only && self.checkpointed_steps.contains(&key);
-        if schedule::checkpointable(ms) && in_window && !first_only {
-            store.create(&mut self.contexts, plan, ms, &self.output)?;
-            self.checkpointed_steps.push(key);
+        let earlier = self.earlier.get(&ms.id).copied().unwrap_or(0.0);
+        let decision = self.decider.after(&Facts {
+            on_checkpoint: ms.on_checkpoint,
+            in_window,
+            step: (&ms.section, &ms.step),
+            duration: Some(took.max(earlier)),
+            exists: store.exists(&ms.id),
+        });
+        if decision.makes()
+            && let Some(created) =
+                store.create(&mut self.contexts, plan, ms, &self.output, decision.saves())?
+        {
+            self.decider.made((&ms.section, &ms.step), created);
             if let Some(pusher) = self.pusher.as_mut() {
                 pusher.created(store, &mut self.contexts, plan, ms);
             }
+        }
+        if self.settings.policy != Policy::All {
+            self.db.record_decision(&crate::state::DecisionRecord {
+                run_id: self.run_id,
+                seq: ms.index as i64,
+                checkpoint_id: ms.id.clone(),
+                slug: ms.slug.clone(),
+                policy: self.settings.policy.name().to_string(),
+                decision: decision.kind().to_string(),
+                saves: decision.saves(),
+                cost: decision.cost(),
+                detail: decision.describe(),
+            })?;
         }
         Ok(())
     }

@@ -23,6 +23,14 @@ pub struct CheckpointRow {
     pub created_at: Option<f64>,
     pub duration: Option<f64>,
     pub valid: bool,
+    /// Bytes, when known.
+    pub size: Option<i64>,
+    /// Seconds of re-run it saved when it was made.
+    pub saves: Option<f64>,
+    /// Seconds its latest apply took.
+    pub apply: Option<f64>,
+    /// This build dir's state database records making it.
+    pub made_here: bool,
 }
 
 /// The end-of-build summary.
@@ -320,6 +328,10 @@ impl Event {
                 created_at: None,
                 duration: None,
                 valid: true,
+                size: None,
+                saves: None,
+                apply: None,
+                made_here: false,
             }),
             Event::Graph {
                 recipe: s(),

@@ -6,6 +6,9 @@
 //! Pure: the build loop feeds in what it measured and what earlier runs recorded, and gets back
 //! a [`Decision`] with its reason, which the state database keeps for `plan --explain`.
 
+use super::schedule::Action;
+use super::{Plan, PlannedMicrostep};
+use crate::diag::error::{Diagnostic, Result};
 use crate::recipe::OnCheckpoint;
 
 /// How the build chooses where to checkpoint: `--microstep-checkpoints` or, when that is not
@@ -40,6 +43,32 @@ impl Policy {
             Policy::Auto => "auto",
         }
     }
+}
+
+/// The policy a build uses: the command line's when given, else `global.checkpoint_policy`
+/// (a variable, so `-g checkpoint_policy=auto` works too), else `all`.
+pub fn chosen(plan: &Plan, command_line: Option<Policy>) -> Result<Policy> {
+    if let Some(p) = command_line {
+        return Ok(p);
+    }
+    let Some(binding) = plan.global_scope.get("checkpoint_policy") else {
+        return Ok(Policy::All);
+    };
+    let renderer = crate::vars::template::Renderer::default();
+    let value = crate::vars::Resolver::new(&plan.global_scope, &renderer)
+        .value("checkpoint_policy", crate::vars::Mode::Run)?
+        .unwrap_or_default();
+    Policy::parse(value.trim()).ok_or_else(|| {
+        Diagnostic::at(
+            &binding.value.span,
+            format!("`checkpoint_policy` is `{value}`, not a checkpoint policy"),
+        )
+        .hint(format!(
+            "use one of: {} (auto: checkpoint where the re-run time saved exceeds the cost)",
+            Policy::NAMES.join(", ")
+        ))
+        .into()
+    })
 }
 
 /// What the policy needs to know about one microstep, just after it ran.
@@ -249,6 +278,84 @@ impl Decider {
             self.checkpointed_steps.push(key);
         }
     }
+}
+
+/// How long a microstep took when it last completed in this build dir.
+pub struct Recorded<'a> {
+    pub id: &'a str,
+    pub slug: &'a str,
+    pub seconds: f64,
+}
+
+/// The latest decision a build recorded for a checkpoint ID.
+pub struct Decided<'a> {
+    pub id: &'a str,
+    pub policy: &'a str,
+    /// [`Decision::describe`]'s sentence.
+    pub detail: &'a str,
+}
+
+/// What `plan --explain` says about the policy: the checkpoint a resume would use (the one
+/// `actions` rely on) and what it re-runs, then, for each microstep of the plan an earlier
+/// build decided about, why it got a checkpoint or not.
+pub fn explain(
+    plan: &Plan,
+    actions: &[Action],
+    durations: &[Recorded<'_>],
+    decided: &[Decided<'_>],
+    costs: Costs,
+    driver: &str,
+) -> Vec<String> {
+    let estimate = |ms: &PlannedMicrostep| {
+        durations
+            .iter()
+            .find(|d| d.id == ms.id)
+            .or_else(|| durations.iter().find(|d| d.slug == ms.slug))
+            .map(|d| d.seconds)
+    };
+    let to_run: Vec<&PlannedMicrostep> = plan
+        .microsteps
+        .iter()
+        .filter(|ms| actions.get(ms.index) == Some(&Action::Run))
+        .collect();
+    let secs: f64 = to_run.iter().filter_map(|ms| estimate(ms)).sum();
+    let resume = actions
+        .iter()
+        .rposition(|a| *a == Action::UseCheckpoint)
+        .map(|i| &plan.microsteps[i]);
+    let mut out = vec![match resume {
+        Some(ms) => format!(
+            "A build with -c resumes from checkpoint {} ({}): the newest whose ID this plan still produces; it runs {} microstep(s), about {secs:.2}s by earlier runs.",
+            super::id::short(&ms.id),
+            ms.slug,
+            to_run.len()
+        ),
+        None => format!(
+            "A build with -c finds no checkpoint this plan still produces: it runs {} microstep(s), about {secs:.2}s by earlier runs.",
+            to_run.len()
+        ),
+    }];
+    let mut lines = Vec::new();
+    let mut policy = None;
+    for ms in &plan.microsteps {
+        if let Some(d) = decided.iter().rev().find(|d| d.id == ms.id) {
+            policy.get_or_insert(d.policy);
+            lines.push(format!("  {}: {}", ms.slug, d.detail));
+        }
+    }
+    if let Some(policy) = policy {
+        let secs = |v: Option<f64>, unknown: &str| {
+            v.map(|s| format!("{s:.3}s"))
+                .unwrap_or_else(|| unknown.to_string())
+        };
+        out.push(format!(
+            "Checkpoints by policy {policy} in this build dir (driver {driver}: create {}, apply {}):",
+            secs(costs.create, "?"),
+            secs(costs.apply, "? (taken to equal create)")
+        ));
+        out.extend(lines);
+    }
+    out
 }
 
 /// The decisions for a whole plan at once, as a build that measures `facts[i].duration` would

@@ -220,6 +220,7 @@ impl<'a> Store<'a> {
         let duration = started.elapsed().as_secs_f64();
         self.db
             .record_checkpoint_op("apply", &ms.id, &ms.slug, at, duration, None)?;
+        self.db.checkpoint_applied(&ms.id, duration)?;
         output.emit(Event::CheckpointApplied {
             slug: ms.slug.clone(),
             id: ms.id.clone(),
@@ -230,20 +231,22 @@ impl<'a> Store<'a> {
         Ok(())
     }
 
-    /// Creates the checkpoint after `ms`. The database marks it unfinished first, so a crash
-    /// mid-create leaves a record that the next start cleans up.
+    /// Creates the checkpoint after `ms`, which saves `saves` seconds of re-run, and says how
+    /// long creating it took (None when a Kameleon backend declined). The database marks it
+    /// unfinished first, so a crash mid-create leaves a record that the next start cleans up.
     pub fn create(
         &mut self,
         contexts: &mut Contexts,
         plan: &Plan,
         ms: &PlannedMicrostep,
         output: &Output,
-    ) -> Result<()> {
+        saves: Option<f64>,
+    ) -> Result<Option<f64>> {
         let (at, started) = (now(), Instant::now());
         if self.driver.driver.kameleon && self.driver.enabled(contexts).is_err() {
             output
                 .message(" --> Do not create a checkpoint for this microstep: disabled in backend");
-            return Ok(());
+            return Ok(None);
         }
         if self.exists(&ms.id) && self.driver.driver.has(Op::Delete) {
             self.driver.run(contexts, Op::Delete, &ms.id)?;
@@ -271,8 +274,10 @@ impl<'a> Store<'a> {
         self.driver.run(contexts, Op::Create, &ms.id)?;
         let duration = started.elapsed().as_secs_f64();
         self.db.checkpoint_ready(&ms.id, duration)?;
+        let size = self.size(contexts, &ms.id);
         self.db
-            .record_checkpoint_op("create", &ms.id, &ms.slug, at, duration, None)?;
+            .record_checkpoint_op("create", &ms.id, &ms.slug, at, duration, size)?;
+        self.db.checkpoint_made(&ms.id, size, saves)?;
         if !self.exists(&ms.id) {
             self.existing.push(ms.id.clone());
         }
@@ -280,9 +285,34 @@ impl<'a> Store<'a> {
             slug: ms.slug.clone(),
             id: ms.id.clone(),
             duration,
-            size: None,
+            size: size.and_then(|s| u64::try_from(s).ok()),
         });
-        Ok(())
+        Ok(Some(duration))
+    }
+
+    /// A checkpoint's size in bytes: the driver's `size` operation, or else what is allocated
+    /// under `{{store}}/<id>`; None when neither tells (a failing `size` is not worth failing
+    /// the build for).
+    pub fn size(&self, contexts: &mut Contexts, id: &str) -> Option<i64> {
+        let bytes = if self.driver.driver.has(Op::Size) {
+            self.driver
+                .capture(contexts, Op::Size, id)
+                .ok()
+                .and_then(|out| crate::store::size::parse_reported(&out))
+        } else {
+            let store = self.driver.variable("store")?;
+            crate::store::size::allocated(&Path::new(&store).join(id))
+        };
+        bytes.map(|b| i64::try_from(b).unwrap_or(i64::MAX))
+    }
+
+    /// What the driver costs in this build dir, as measured so far.
+    pub fn costs(&self) -> Result<crate::plan::policy::Costs> {
+        let name = self.driver.name();
+        Ok(crate::plan::policy::Costs {
+            create: self.db.latest_create_cost(name)?,
+            apply: self.db.latest_apply_cost(name)?,
+        })
     }
 }
 
@@ -292,17 +322,28 @@ pub struct Listed {
     pub id: String,
     pub slug: String,
     pub created_at: Option<f64>,
+    /// Create time, in seconds.
     pub duration: Option<f64>,
+    /// Bytes, when known.
+    pub size: Option<i64>,
+    /// Seconds of re-run it saved when it was made.
+    pub saves: Option<f64>,
+    /// The latest apply's seconds.
+    pub apply: Option<f64>,
     pub valid: bool,
+    /// The state database of this build dir records making it.
+    pub made_here: bool,
 }
 
 /// Every checkpoint the driver lists, valid ones in recipe order, then stale ones.
 pub fn listing(plan: &Plan, existing: &[String], db: &StateDb) -> Result<Vec<Listed>> {
     let records = db.checkpoints()?;
+    let costs = db.checkpoint_costs()?;
     let mut rows: Vec<(usize, Listed)> = Vec::new();
     for id in existing {
         let rec = records.iter().find(|r| &r.id == id);
         let in_plan = plan.microsteps.iter().find(|ms| &ms.id == id);
+        let cost = costs.iter().find(|c| &c.id == id);
         rows.push((
             in_plan.map_or(usize::MAX, |m| m.index),
             Listed {
@@ -313,7 +354,11 @@ pub fn listing(plan: &Plan, existing: &[String], db: &StateDb) -> Result<Vec<Lis
                     .unwrap_or_else(|| "?".into()),
                 created_at: rec.map(|r| r.created_at),
                 duration: rec.and_then(|r| r.duration),
+                size: cost.and_then(|c| c.size),
+                saves: cost.and_then(|c| c.saves),
+                apply: cost.and_then(|c| c.apply_duration),
                 valid: in_plan.is_some(),
+                made_here: rec.is_some_and(|r| r.ready),
             },
         ));
     }
