@@ -113,8 +113,11 @@ bench() { # bench SUBJECT ARGS...: one build and one late-change resume
     t0=$EPOCHREALTIME
     "$cairn" --no-color build -y -b "$bd" "$tmp/policy.yaml" "$@" >/dev/null
     t1=$EPOCHREALTIME
-    made=$(find "$bd/checkpoints/copy" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
-    size=$(du -sm "$bd/checkpoints/copy" 2>/dev/null | cut -f1 || echo 0)
+    made=0 size=0
+    if [[ -d $bd/checkpoints/copy ]]; then
+        made=$(find "$bd/checkpoints/copy" -mindepth 1 -maxdepth 1 | wc -l)
+        size=$(du -sm "$bd/checkpoints/copy" | cut -f1)
+    fi
     : >"$bd/ran.log"
     sync
     t2=$EPOCHREALTIME

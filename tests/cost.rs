@@ -453,3 +453,43 @@ fn plan_explain_names_the_checkpoint_a_resume_uses_and_why_others_were_not_made(
     }
     run.stdout_has(&format!("{}: made:", slug(SLOW[0])));
 }
+
+#[test]
+fn auto_checkpoints_before_an_atomic_microstep_so_its_undo_keeps_the_one_before() {
+    let t = Test::new()
+        .file(
+            "recipe.yaml",
+            r#"
+            checkpoint: slowcopy
+            global:
+              rootfs: "{{build_dir}}/rootfs"
+            setup:
+              - s:
+                  - a:
+                      - exec_local: mkdir -p "{{rootfs}}" && echo a > "{{rootfs}}/a"
+                  - b:
+                      - exec_local: echo b > "{{rootfs}}/b"
+                  - c:
+                      - atomic: true
+                      - exec_local: echo c > "{{rootfs}}/c"
+                      - exec_local: "false"
+            "#,
+        )
+        .file("drivers/slowcopy.yaml", SLOWCOPY);
+    let run = t.cairn(&[
+        "build",
+        "recipe.yaml",
+        "-c",
+        "-y",
+        "--microstep-checkpoints",
+        "auto",
+    ]);
+    assert_eq!(run.code, Some(1), "{run}");
+    // `b` costs far less than a checkpoint, but undoing `c` applies the checkpoint before it.
+    assert_eq!(
+        checkpointed_slugs(&t, "store"),
+        vec!["setup/s/a", "setup/s/b"]
+    );
+    assert!(t.exists("build/recipe/rootfs/b"), "{run}");
+    assert!(!t.exists("build/recipe/rootfs/c"), "{run}");
+}

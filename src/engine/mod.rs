@@ -314,6 +314,10 @@ impl<'a> Engine<'a> {
             step: (&ms.section, &ms.step),
             duration: Some(took.max(earlier)),
             exists: store.exists(&ms.id),
+            before_atomic: plan
+                .microsteps
+                .get(ms.index + 1)
+                .is_some_and(|next| next.atomic && next.rollback.is_empty()),
         });
         if decision.makes()
             && let Some(created) =

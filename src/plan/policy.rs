@@ -85,6 +85,9 @@ pub struct Facts<'a> {
     /// A checkpoint with this microstep's ID exists already: the ID is the one the plan computes
     /// now, so it is valid, and a resume can use it as it is.
     pub exists: bool,
+    /// The next microstep is `atomic` without rollback commands: if it fails, it is undone by
+    /// applying the checkpoint before it, which must then be this one.
+    pub before_atomic: bool,
 }
 
 /// The driver's cost, in seconds, as measured in this build dir.
@@ -113,6 +116,9 @@ pub enum Decision {
     /// Make one although its cost is unknown: nothing was measured yet in this build dir, and
     /// the first checkpoint is how `auto` learns the driver's cost.
     Measure { saves: f64 },
+    /// `auto`: make one whatever it costs, because the next microstep is atomic and its undo
+    /// applies the checkpoint before it.
+    BeforeAtomic { saves: f64 },
     /// A valid checkpoint of this ID exists: keep it, and count from here.
     Exists { saves: f64 },
     /// `auto`: the re-run time saved is not worth the cost.
@@ -128,7 +134,10 @@ pub enum Decision {
 impl Decision {
     /// Whether the build creates a checkpoint here.
     pub fn makes(&self) -> bool {
-        matches!(self, Decision::Make { .. } | Decision::Measure { .. })
+        matches!(
+            self,
+            Decision::Make { .. } | Decision::Measure { .. } | Decision::BeforeAtomic { .. }
+        )
     }
 
     /// A short word for the record: made, measure, exists, not_worth, flag, window, not_first.
@@ -136,6 +145,7 @@ impl Decision {
         match self {
             Decision::Make { .. } => "made",
             Decision::Measure { .. } => "measure",
+            Decision::BeforeAtomic { .. } => "before_atomic",
             Decision::Exists { .. } => "exists",
             Decision::NotWorth { .. } => "not_worth",
             Decision::Flag(_) => "flag",
@@ -149,6 +159,7 @@ impl Decision {
         match self {
             Decision::Make { saves, .. }
             | Decision::Measure { saves }
+            | Decision::BeforeAtomic { saves }
             | Decision::Exists { saves }
             | Decision::NotWorth { saves, .. } => Some(*saves),
             _ => None,
@@ -173,6 +184,9 @@ impl Decision {
             Decision::Make { cost: None, .. } => "made: the policy checkpoints it".into(),
             Decision::Measure { .. } => {
                 "made: the first checkpoint in this build dir, to measure the driver's cost".into()
+            }
+            Decision::BeforeAtomic { .. } => {
+                "made: the next microstep is atomic, and undoing it applies this checkpoint".into()
             }
             Decision::Exists { .. } => "a valid checkpoint of this ID already existed".into(),
             Decision::NotWorth { saves, cost } => format!(
@@ -258,6 +272,7 @@ impl Decider {
         }
         match self.policy {
             Policy::All | Policy::First => Decision::Make { saves, cost: None },
+            Policy::Auto if f.before_atomic => Decision::BeforeAtomic { saves },
             Policy::Auto => match self.costs.total() {
                 None => Decision::Measure { saves },
                 Some(cost) if saves > cost => Decision::Make {
@@ -386,6 +401,7 @@ mod tests {
             step: ("s", "t"),
             duration: Some(secs),
             exists: false,
+            before_atomic: false,
         }
     }
 
@@ -597,6 +613,18 @@ mod tests {
             }
         );
         assert_eq!(ds[1].saves(), Some(0.0));
+    }
+
+    #[test]
+    fn auto_checkpoints_before_an_atomic_microstep_whatever_it_costs() {
+        let mut facts = vec![ms(0.001), ms(0.001), ms(0.001)];
+        facts[1].before_atomic = true;
+        let ds = simulate(Policy::Auto, costs(1.0, 1.0), &facts);
+        assert_eq!(made(&ds), vec![1]);
+        assert_eq!(ds[1], Decision::BeforeAtomic { saves: 0.002 });
+        // Flags and the window still win.
+        facts[1].on_checkpoint = OnCheckpoint::Disabled;
+        assert!(made(&simulate(Policy::Auto, costs(1.0, 1.0), &facts)).is_empty());
     }
 
     #[test]
