@@ -19,7 +19,9 @@
 #   auto    cairn build -c --microstep-checkpoints auto
 # and for each, the same command again with `-g late=2`: the resume after a late change.
 # Reported per subject: build seconds, resume seconds, checkpoints made, store size (du -sm),
-# microsteps the resume ran.
+# microsteps the resume ran. Everything lives under $TMPDIR (default /tmp); `all` stores 100
+# copies of the tree (about 1.3 GiB, 300,000 files), so on a shared machine TMPDIR=/dev/shm
+# keeps other people's disk traffic out of the numbers.
 set -euo pipefail
 
 REPS=${1:-3}
