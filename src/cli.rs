@@ -62,6 +62,28 @@ pub struct RecipeArgs {
     /// The build dir (default: ./build/<recipe name>)
     #[arg(short = 'b', long, value_name = "DIR")]
     pub build_dir: Option<PathBuf>,
+    /// The global `--dialect`, copied here after parsing (`Command::recipe_args_mut`); None
+    /// lets the recipe's extend chain decide.
+    #[arg(skip)]
+    pub dialect: Option<crate::diag::source::Dialect>,
+}
+
+impl Command {
+    /// The recipe arguments of a command that loads a recipe.
+    pub fn recipe_args_mut(&mut self) -> Option<&mut RecipeArgs> {
+        match self {
+            Command::Build(args) => Some(&mut args.recipe),
+            Command::Info { recipe }
+            | Command::Plan { recipe, .. }
+            | Command::Checkpoints { recipe, .. }
+            | Command::Clear { recipe }
+            | Command::Resume { recipe, .. }
+            | Command::Rollback { recipe, .. }
+            | Command::Graph { recipe, .. }
+            | Command::Report { recipe, .. } => Some(recipe),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -12,7 +12,6 @@ pub fn yaml(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let _ = crate::yaml::parse(&SourceFile::new("fuzz.yaml", text.to_string()));
     for dialect in [
         crate::recipe::dialect::Dialect::Native,
         crate::recipe::dialect::Dialect::Kameleon,
@@ -34,7 +33,7 @@ pub fn dialect(data: &[u8]) {
     };
     let _ = crate::recipe::dialect::detect(text);
     let translated = crate::recipe::dialect::translate(text);
-    let _ = crate::recipe::dialect::cli_value(text);
+    let _ = crate::recipe::dialect::cli_value(text, crate::recipe::dialect::Dialect::Kameleon);
     let _ = crate::recipe::dialect::yaml11_plain(text);
     let _ = crate::vars::template::Renderer::default().render(&translated, &sample_data());
 }
@@ -106,7 +105,7 @@ pub fn driver(dir: &Path, data: &[u8]) {
     if std::fs::write(&path, data).is_err() {
         return;
     }
-    let Ok(driver) = crate::driver::Driver::load(&path) else {
+    let Ok(driver) = crate::driver::Driver::load(&path, None) else {
         return;
     };
     let mut scope = crate::vars::Scope::default();

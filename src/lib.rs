@@ -27,11 +27,14 @@ pub use diag::error::{Error, Result};
 pub fn run(cli: cli::Cli) -> Result<()> {
     use cli::Command;
     let color = output::settings().colors.stdout;
-    recipe::dialect::force(match cli.dialect {
-        cli::DialectArg::Auto => None,
-        cli::DialectArg::Native => Some(recipe::dialect::Dialect::Native),
-        cli::DialectArg::Kameleon => Some(recipe::dialect::Dialect::Kameleon),
-    });
+    let mut cli = cli;
+    if let Some(args) = cli.command.recipe_args_mut() {
+        args.dialect = match cli.dialect {
+            cli::DialectArg::Auto => None,
+            cli::DialectArg::Native => Some(recipe::dialect::Dialect::Native),
+            cli::DialectArg::Kameleon => Some(recipe::dialect::Dialect::Kameleon),
+        };
+    }
     match cli.command {
         Command::Build(args) => cmd::build::run(&args, color),
         Command::Resume {

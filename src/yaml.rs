@@ -10,7 +10,7 @@ use std::sync::Arc;
 use saphyr_parser::{Event, Parser, ScalarStyle};
 
 use crate::diag::error::{Diagnostic, Error};
-use crate::diag::source::{SourceFile, Span};
+use crate::diag::source::{Dialect, SourceFile, Span};
 
 #[derive(Debug, Clone)]
 pub struct Node {
@@ -121,9 +121,21 @@ const ALIAS_BUDGET_PER_EVENT: usize = 10;
 
 /// Reads a YAML file for parsing: refused (exit 3, with a position) when it is too large, not a
 /// regular file, unreadable or not UTF-8.
-pub fn read(path: &Path, what: &str) -> Result<Arc<SourceFile>, Diagnostic> {
+/// `dialect` None: the one the file's own markers show (`recipe::dialect::detect`).
+pub fn read(
+    path: &Path,
+    what: &str,
+    dialect: Option<Dialect>,
+) -> Result<Arc<SourceFile>, Diagnostic> {
     use std::io::Read;
-    let at_file = || Span::new(&SourceFile::new(path, String::new()), 1, 1, 1);
+    let at_file = || {
+        Span::new(
+            &SourceFile::new(path, String::new(), Dialect::Native),
+            1,
+            1,
+            1,
+        )
+    };
     let cannot = |e: std::io::Error| {
         Diagnostic::at(&at_file(), format!("{what} {}: {e}", path.display()))
             .hint("check that the file exists and that cairn may read it")
@@ -148,14 +160,21 @@ pub fn read(path: &Path, what: &str) -> Result<Arc<SourceFile>, Diagnostic> {
         return Err(too_large(&at_file(), path, bytes.len() as u64));
     }
     match String::from_utf8(bytes) {
-        Ok(text) => Ok(SourceFile::new(path, text)),
+        Ok(text) => {
+            let dialect = dialect.unwrap_or_else(|| crate::recipe::dialect::detect(&text));
+            Ok(SourceFile::new(path, text, dialect))
+        }
         Err(e) => {
             let good = e.utf8_error().valid_up_to();
             let bytes = e.into_bytes();
             let before = String::from_utf8_lossy(&bytes[..good]);
             let line = before.matches('\n').count() + 1;
             let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            let shown = SourceFile::new(path, String::from_utf8_lossy(&bytes).into_owned());
+            let shown = SourceFile::new(
+                path,
+                String::from_utf8_lossy(&bytes).into_owned(),
+                Dialect::Native,
+            );
             Err(Diagnostic::at(
                 &Span::new(&shown, line, col, 1),
                 format!(
@@ -184,14 +203,14 @@ fn too_large(at: &Span, path: &Path, len: u64) -> Diagnostic {
 }
 
 /// Reads and parses a YAML file; `what` says what it is for in an error.
-pub fn read_yaml(path: &Path, what: &'static str) -> Result<Node, Error> {
-    let file = read(path, what)?;
+pub fn read_yaml(path: &Path, what: &'static str, dialect: Option<Dialect>) -> Result<Node, Error> {
+    let file = read(path, what, dialect)?;
     Ok(parse(&file)?)
 }
 
 pub fn parse(file: &Arc<SourceFile>) -> Result<Node, Diagnostic> {
     let mut builder = Builder {
-        yaml11: file.dialect == crate::recipe::dialect::Dialect::Kameleon,
+        yaml11: file.dialect == Dialect::Kameleon,
         anchors: HashMap::new(),
         stack: Vec::new(),
         root: None,
@@ -535,7 +554,11 @@ mod tests {
     use super::*;
 
     fn load(text: &str) -> Result<Node, Diagnostic> {
-        parse(&SourceFile::new("t.yaml", text.to_string()))
+        parse(&SourceFile::new(
+            "t.yaml",
+            text.to_string(),
+            crate::recipe::dialect::detect(text),
+        ))
     }
 
     #[test]
@@ -557,7 +580,11 @@ mod tests {
 
     #[test]
     fn kameleon_files_keep_the_last_duplicate_key() {
-        let file = SourceFile::new("k.yaml", "a: $${x}\nb: 1\na: 2\n".to_string());
+        let file = SourceFile::new(
+            "k.yaml",
+            "a: $${x}\nb: 1\na: 2\n".to_string(),
+            Dialect::Kameleon,
+        );
         let root = parse(&file).unwrap();
         assert_eq!(root.get("a").and_then(Node::as_str), Some("2"));
         assert_eq!(root.map("m").unwrap().len(), 2);
@@ -691,7 +718,11 @@ mod tests {
 
     #[test]
     fn kameleon_duplicates_keep_the_last_in_its_place() {
-        let file = SourceFile::new("k.yaml", "a: $${x}\nb: 1\na: 2\nc: 3\na: 4\n".to_string());
+        let file = SourceFile::new(
+            "k.yaml",
+            "a: $${x}\nb: 1\na: 2\nc: 3\na: 4\n".to_string(),
+            Dialect::Kameleon,
+        );
         let root = parse(&file).unwrap();
         let keys: Vec<_> = root
             .map("m")
@@ -707,7 +738,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.yaml");
         std::fs::write(&path, b"a: 1\nb: ok \xff\xfe\n").unwrap();
-        let err = read(&path, "cannot read recipe").unwrap_err();
+        let err = read(&path, "cannot read recipe", None).unwrap_err();
         assert!(
             err.message.contains("not valid UTF-8 (byte 0xff)"),
             "{}",
@@ -723,9 +754,9 @@ mod tests {
         let path = dir.path().join("big.yaml");
         let f = std::fs::File::create(&path).unwrap();
         f.set_len(MAX_FILE_BYTES + 1).unwrap();
-        let err = read(&path, "cannot read recipe").unwrap_err();
+        let err = read(&path, "cannot read recipe", None).unwrap_err();
         assert!(err.message.contains("too large"), "{}", err.message);
-        let err = read(dir.path(), "cannot read recipe").unwrap_err();
+        let err = read(dir.path(), "cannot read recipe", None).unwrap_err();
         assert!(
             err.message.contains("not a regular file"),
             "{}",

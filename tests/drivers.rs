@@ -74,6 +74,7 @@ fn the_copy_driver_passes_its_conformance_check() {
 }
 
 #[test]
+#[ignore = "needs rsync; run with --include-ignored"]
 fn the_hardlink_driver_passes_its_conformance_check() {
     if !require_backend("rsync", have_program("rsync")) {
         return;
@@ -88,6 +89,7 @@ fn loop_xfs() -> Result<LoopFs, String> {
 }
 
 #[test]
+#[ignore = "needs reflink (a loop-mounted XFS with reflink=1); run with --include-ignored"]
 fn the_reflink_driver_passes_its_conformance_check_on_a_reflink_xfs() {
     let fs = loop_xfs();
     if let Err(why) = &fs {
@@ -300,6 +302,7 @@ fn ino(path: &Path) -> u64 {
 }
 
 #[test]
+#[ignore = "needs rsync; run with --include-ignored"]
 fn hardlink_checkpoints_share_the_inodes_of_unchanged_files() {
     if !require_backend("rsync", have_program("rsync")) {
         return;
@@ -338,6 +341,7 @@ fn hardlink_checkpoints_share_the_inodes_of_unchanged_files() {
 }
 
 #[test]
+#[ignore = "needs rsync; run with --include-ignored"]
 fn applying_an_older_hardlink_checkpoint_keeps_the_newer_ones() {
     if !require_backend("rsync", have_program("rsync")) {
         return;
@@ -381,6 +385,7 @@ fn applying_an_older_hardlink_checkpoint_keeps_the_newer_ones() {
 }
 
 #[test]
+#[ignore = "needs rsync; run with --include-ignored"]
 fn hardlink_checkpoints_see_a_change_that_keeps_size_and_mtime() {
     if !require_backend("rsync", have_program("rsync")) {
         return;
@@ -427,6 +432,7 @@ fn hardlink_checkpoints_see_a_change_that_keeps_size_and_mtime() {
 }
 
 #[test]
+#[ignore = "needs rsync; run with --include-ignored"]
 fn hardlink_checkpoints_link_only_files_that_did_not_change() {
     if !require_backend("rsync", have_program("rsync")) {
         return;

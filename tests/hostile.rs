@@ -216,6 +216,7 @@ impl Drop for ReadOnly {
 }
 
 #[test]
+#[ignore = "needs root, for a read-only bind mount; run with --include-ignored"]
 fn checkpoints_and_plan_work_on_a_read_only_build_dir() {
     if !require_backend("root, for a read-only bind mount", is_root()) {
         return;

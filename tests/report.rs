@@ -98,6 +98,7 @@ fn open_ms(dom: &str) -> f64 {
 }
 
 #[test]
+#[ignore = "needs chromium; run with --include-ignored"]
 fn report_of_hello_rebuilt_after_a_change() {
     let t = Test::new();
     copy_tree(&repo_root().join("recipes"), &t.path().join("recipes"));
@@ -251,6 +252,7 @@ fn record_big_history(build_dir: &Path, slugs: &[String], ids: &[String]) {
 }
 
 #[test]
+#[ignore = "needs chromium; run with --include-ignored"]
 fn report_of_ten_thousand_microsteps_stays_readable() {
     let mut recipe = String::from("setup:\n");
     for s in 0..100 {

@@ -76,9 +76,13 @@ pub fn list(color: bool) -> Result<()> {
             seen.entry(name).or_insert(f);
         }
     }
+    for (name, _) in crate::driver::builtin::DRIVERS {
+        seen.entry(name.to_string())
+            .or_insert_with(|| crate::driver::builtin::path(name));
+    }
     println!("{:<10} {:<9} {:<48} DESCRIPTION", "NAME", "ENABLED", "FILE");
     for (name, path) in seen {
-        let (enabled, description) = match Driver::load(&path) {
+        let (enabled, description) = match Driver::load(&path, None) {
             Err(e) => ("invalid".to_string(), e.to_string()),
             Ok(driver) => {
                 let description = driver.description.clone().unwrap_or_default();
@@ -118,7 +122,7 @@ pub fn check(
     globals: &[(String, String)],
     color: bool,
 ) -> Result<()> {
-    let driver = Driver::load(file)?;
+    let driver = Driver::load(file, None)?;
     let name = driver.name.clone();
     let scratch = scratch_dir()?;
     let target = match target {

@@ -31,6 +31,7 @@ pub fn load_plan(args: &RecipeArgs, checkpointing: bool) -> Result<Plan> {
         &args.recipe,
         &crate::recipe::load::LoadOptions {
             cli_globals: &args.globals,
+            dialect: args.dialect,
         },
     )?;
     let build_dir: PathBuf = args

@@ -13,6 +13,8 @@ use crate::state::{CheckpointRecord, StateDb};
 
 pub fn run(args: &RecipeArgs, explain: bool, json: bool, commands: bool) -> Result<()> {
     let plan = super::load_plan(args, true)?;
+    // A driver that cannot be found or read is reported now, not by the build that needs it.
+    crate::store::driver_of(&plan)?;
     let records = recorded(&plan)?;
     let ready = records.iter().map(|r| r.id.as_str()).collect();
     let actions = dry_run_actions(&plan, &ready, plan.recipe.checkpoint.is_some());

@@ -5,7 +5,14 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::recipe::dialect::Dialect;
+/// Which syntax a file is read in: cairn's, or Kameleon's (`$${var}`, YAML 1.1 scalars). A
+/// recipe tree has one (see `recipe::dialect`); the loader passes it to every file it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    #[default]
+    Native,
+    Kameleon,
+}
 
 #[derive(Debug)]
 pub struct SourceFile {
@@ -16,8 +23,7 @@ pub struct SourceFile {
 }
 
 impl SourceFile {
-    pub fn new(path: impl Into<PathBuf>, text: String) -> Arc<SourceFile> {
-        let dialect = crate::recipe::dialect::detect(&text);
+    pub fn new(path: impl Into<PathBuf>, text: String, dialect: Dialect) -> Arc<SourceFile> {
         Arc::new(SourceFile {
             path: path.into(),
             text,
@@ -52,7 +58,7 @@ impl Span {
 
     /// A span for text the user typed on the command line or that cairn made up itself.
     pub fn synthetic(what: &str) -> Span {
-        let file = SourceFile::new(format!("<{what}>"), String::new());
+        let file = SourceFile::new(format!("<{what}>"), String::new(), Dialect::Native);
         Span {
             file,
             line: 0,

@@ -2,6 +2,8 @@
 //! knows nothing of filesystems or hypervisors; it renders a driver's commands with the
 //! checkpoint's ID and runs them through the same contexts as recipe commands.
 
+pub mod builtin;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -9,7 +11,7 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 
 use crate::diag::error::{Diagnostic, Error, Result};
-use crate::diag::source::Span;
+use crate::diag::source::{Dialect, SourceFile, Span};
 use crate::diag::suggest::unknown;
 use crate::exec::contexts::{Contexts, Fail};
 use crate::plan::{Resolved, resolve_commands};
@@ -102,13 +104,24 @@ pub struct Driver {
 }
 
 impl Driver {
-    pub fn load(path: &Path) -> Result<Driver> {
-        Driver::load_with(path, &crate::recipe::alias::Aliases::default())
+    /// Reads a driver file in `dialect` (None: the one its markers show). The built-in drivers
+    /// are native whatever is asked.
+    pub fn load(path: &Path, dialect: Option<Dialect>) -> Result<Driver> {
+        Driver::load_with(path, dialect, &crate::recipe::alias::Aliases::default())
     }
 
     /// A driver whose operations may call the recipe's aliases, as Kameleon's may.
-    pub fn load_with(path: &Path, aliases: &crate::recipe::alias::Aliases) -> Result<Driver> {
-        let root = read_yaml(path, "cannot read driver file")?;
+    pub fn load_with(
+        path: &Path,
+        dialect: Option<Dialect>,
+        aliases: &crate::recipe::alias::Aliases,
+    ) -> Result<Driver> {
+        let root = match builtin::text(path) {
+            Some(text) => {
+                crate::yaml::parse(&SourceFile::new(path, text.to_string(), Dialect::Native))?
+            }
+            None => read_yaml(path, "cannot read driver file", dialect)?,
+        };
         let entries = root.map("a driver file")?;
         let mut driver = Driver {
             name: path
@@ -119,7 +132,7 @@ impl Driver {
             description: None,
             requires: Vec::new(),
             variables: IndexMap::new(),
-            kameleon: root.span.file.dialect == crate::recipe::dialect::Dialect::Kameleon,
+            kameleon: root.span.file.dialect == Dialect::Kameleon,
             ops: BTreeMap::new(),
             timeouts: BTreeMap::new(),
         };
@@ -228,8 +241,8 @@ pub fn search_dirs(recipe_dirs: &[PathBuf], step_dirs: &[PathBuf]) -> Vec<PathBu
     dirs
 }
 
-/// The drivers shipped with cairn: `CAIRN_DRIVER_PATH`, then next to the installed binary
-/// (`../share/cairn/drivers`), then the source tree it was built from.
+/// Where packaged drivers may be: `CAIRN_DRIVER_PATH`, then next to the installed binary
+/// (`../share/cairn/drivers`). The shipped drivers are built in (`builtin`) and come after.
 pub fn shipped_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     if let Some(p) = std::env::var_os("CAIRN_DRIVER_PATH") {
@@ -240,7 +253,6 @@ pub fn shipped_dirs() -> Vec<PathBuf> {
     {
         dirs.push(bin.join("../share/cairn/drivers"));
     }
-    dirs.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("drivers"));
     dirs
 }
 
@@ -271,6 +283,11 @@ pub fn find(spec: &Text, recipe_dirs: &[PathBuf], step_dirs: &[PathBuf]) -> Resu
         if p.is_file() {
             return Ok(p);
         }
+    }
+    let stem = file.strip_suffix(".yaml").unwrap_or(&file);
+    let built_in = builtin::path(stem);
+    if builtin::text(&built_in).is_some() {
+        return Ok(built_in);
     }
     let searched: Vec<String> = dirs
         .iter()

@@ -317,7 +317,7 @@ fn global_scope(recipe: &Recipe, opts: &PlanOptions<'_>) -> Result<Scope> {
             name,
             // `-g 'pkgs:$${pkgs} git'`, Kameleon's syntax, means `{{pkgs}} git`.
             Text::new(
-                crate::recipe::dialect::cli_value(value),
+                crate::recipe::dialect::cli_value(value, recipe.dialect),
                 Span::synthetic("command line"),
             ),
             Origin::CommandLine,

@@ -31,12 +31,13 @@ impl Aliases {
         node: &Node,
         recipe_dir: &Path,
         step_dirs: &[PathBuf],
+        dialect: Option<Dialect>,
     ) -> Result<()> {
         match &node.value {
             Value::Map(_) => self.add_defs(node),
             Value::Seq(items) => {
                 for item in items {
-                    self.add_from(item, recipe_dir, step_dirs)?;
+                    self.add_from(item, recipe_dir, step_dirs, dialect)?;
                 }
                 Ok(())
             }
@@ -60,7 +61,7 @@ impl Aliases {
                     .note(format!("searched:\n{}", searched.join("\n")))
                     .into());
                 };
-                let root = read_yaml(path, "cannot read alias file")?;
+                let root = read_yaml(path, "cannot read alias file", dialect)?;
                 self.add_defs(&root)
             }
         }

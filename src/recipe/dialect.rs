@@ -1,36 +1,16 @@
-//! Kameleon's dialect, chosen per file. A file that uses `$${var}`, `$$var`, `enabled?` or
-//! `@microstep_id` is read with Kameleon's meanings: its variables become cairn's, `{{` in it is
+//! Kameleon's dialect, a property of a recipe tree. A recipe whose extend chain uses `$${var}`,
+//! `$$var`, `enabled?` or `@microstep_id` (or any recipe under `--dialect kameleon`) has every
+//! file of its tree read with Kameleon's meanings: its parents, step, alias, env and included
+//! global files and the drivers in its `steps/checkpoints/`. The shipped drivers stay native.
+//! In a Kameleon file its variables become cairn's, `{{` in it is
 //! literal text, and its plain scalars are typed as YAML 1.1 (Ruby's parser) types them, since
 //! that is what Kameleon substituted into commands.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+pub use crate::diag::source::Dialect;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Dialect {
-    #[default]
-    Native,
-    Kameleon,
-}
-
-/// 0: detect per file; 1: every file native; 2: every file Kameleon.
-static FORCED: AtomicU8 = AtomicU8::new(0);
-
-/// `--dialect`: None detects per file.
-pub fn force(dialect: Option<Dialect>) {
-    let v = match dialect {
-        None => 0,
-        Some(Dialect::Native) => 1,
-        Some(Dialect::Kameleon) => 2,
-    };
-    FORCED.store(v, Ordering::Relaxed);
-}
-
+/// The dialect a text's markers show; the loader asks it of the recipe files only, and the
+/// answer holds for the whole tree (`recipe::load::LoadOptions::dialect`).
 pub fn detect(text: &str) -> Dialect {
-    match FORCED.load(Ordering::Relaxed) {
-        1 => return Dialect::Native,
-        2 => return Dialect::Kameleon,
-        _ => {}
-    }
     let bytes = text.as_bytes();
     let kameleon_var = bytes.windows(3).any(|w| {
         w[0] == b'$' && w[1] == b'$' && (w[2] == b'{' || w[2].is_ascii_alphabetic() || w[2] == b'_')
@@ -106,10 +86,11 @@ pub fn translate(text: &str) -> String {
     out
 }
 
-/// A `-g KEY=VALUE` value as a template: one in Kameleon's syntax (`-g 'pkgs:$${pkgs} git'`)
-/// is translated like a Kameleon file's strings, so it can use variables too.
-pub fn cli_value(value: &str) -> String {
-    match detect(value) {
+/// A `-g KEY=VALUE` value as a template, read in the tree's dialect: for a Kameleon recipe
+/// (`-g 'pkgs:$${pkgs} git'`) it is translated like its files' strings, so it can use
+/// variables too.
+pub fn cli_value(value: &str, tree: Dialect) -> String {
+    match tree {
         Dialect::Kameleon => translate(value),
         Dialect::Native => value.to_string(),
     }
@@ -355,10 +336,13 @@ mod tests {
     }
 
     #[test]
-    fn command_line_values() {
-        assert_eq!(cli_value("$${pkgs} git"), "{{pkgs}} git");
-        assert_eq!(cli_value("{{pkgs}} git"), "{{pkgs}} git");
-        assert_eq!(cli_value("plain"), "plain");
+    fn command_line_values_are_read_in_the_trees_dialect() {
+        assert_eq!(cli_value("$${pkgs} git", Dialect::Kameleon), "{{pkgs}} git");
+        assert_eq!(cli_value("{{pkgs}} git", Dialect::Native), "{{pkgs}} git");
+        assert_eq!(cli_value("plain", Dialect::Kameleon), "plain");
+        assert_eq!(cli_value("plain", Dialect::Native), "plain");
+        // In a native tree `$$` is the shell's (its PID), as in the recipe's own files.
+        assert_eq!(cli_value("$$ ok", Dialect::Native), "$$ ok");
     }
 
     #[test]

@@ -64,6 +64,9 @@ impl RawRecipe {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LoadOptions<'a> {
     pub cli_globals: &'a [(String, String)],
+    /// `--dialect`: every file of the tree in this dialect. None: Kameleon's when any recipe
+    /// of the extend chain shows its markers, else cairn's.
+    pub dialect: Option<Dialect>,
 }
 
 pub fn load(path: &Path) -> Result<Recipe> {
@@ -71,7 +74,32 @@ pub fn load(path: &Path) -> Result<Recipe> {
 }
 
 pub fn load_with(path: &Path, opts: &LoadOptions<'_>) -> Result<Recipe> {
-    let chain = load_chain(path, opts)?;
+    let mut chain = load_chain(path, opts)?;
+    // A Kameleon recipe often has no `$${` of its own (`extend: debian-base` and a few plain
+    // globals): the tree is Kameleon's when any recipe of its chain is.
+    let dialect = opts.dialect.unwrap_or(
+        if chain
+            .iter()
+            .any(|r| r.root.span.file.dialect == Dialect::Kameleon)
+        {
+            Dialect::Kameleon
+        } else {
+            Dialect::Native
+        },
+    );
+    // How the tree's other files are read: a Kameleon tree (or `--dialect`) decides for all of
+    // them; a tree whose recipes show no Kameleon marker lets a file with markers of its own
+    // (a Kameleon alias or step library used from a plain recipe) be read as Kameleon's.
+    let files = opts
+        .dialect
+        .or((dialect == Dialect::Kameleon).then_some(Dialect::Kameleon));
+    for raw in &mut chain {
+        let file = &raw.root.span.file;
+        if file.dialect != dialect {
+            let again = SourceFile::new(&file.path, file.text.clone(), dialect);
+            raw.root = crate::yaml::parse(&again)?;
+        }
+    }
     let child = chain
         .last()
         .ok_or_else(|| Error::Other("empty recipe chain".into()))?;
@@ -88,7 +116,7 @@ pub fn load_with(path: &Path, opts: &LoadOptions<'_>) -> Result<Recipe> {
             for (k, v) in node.map("`global`")? {
                 let key = k.str("a global's name")?.to_string();
                 if key == "include" {
-                    for (name, value) in include_globals(v, raw.dir(), &step_dirs)? {
+                    for (name, value) in include_globals(v, raw.dir(), &step_dirs, files)? {
                         set_global(&mut globals, name, value);
                     }
                     continue;
@@ -107,7 +135,7 @@ pub fn load_with(path: &Path, opts: &LoadOptions<'_>) -> Result<Recipe> {
             checkpoint = Some(Text::new(node.str("`checkpoint`")?, node.span.clone()));
         }
         if let Some(node) = raw.root.get("aliases") {
-            aliases.add_from(node, raw.dir(), &step_dirs)?;
+            aliases.add_from(node, raw.dir(), &step_dirs, files)?;
         }
         if let Some(node) = raw.root.get("env") {
             env_files = Vec::new();
@@ -144,6 +172,8 @@ pub fn load_with(path: &Path, opts: &LoadOptions<'_>) -> Result<Recipe> {
         aliases,
         globals: globals.clone(),
         cli_globals: opts.cli_globals.to_vec(),
+        dialect,
+        files,
         recipe_name: name.clone(),
         recipe_dir: absolute(child.dir()).display().to_string(),
         current: StepVars::default(),
@@ -174,16 +204,7 @@ pub fn load_with(path: &Path, opts: &LoadOptions<'_>) -> Result<Recipe> {
         path: child.path.clone(),
         name,
         description,
-        // A Kameleon recipe often has no `$${` of its own (`extend: debian-base` and a few
-        // plain globals): it is Kameleon's when any recipe of its chain is.
-        dialect: if chain
-            .iter()
-            .any(|r| r.root.span.file.dialect == Dialect::Kameleon)
-        {
-            Dialect::Kameleon
-        } else {
-            Dialect::Native
-        },
+        dialect,
         parents: chain.iter().rev().skip(1).map(|r| r.path.clone()).collect(),
         step_files: loader.step_files,
         step_dirs,
@@ -262,6 +283,7 @@ fn include_globals(
     node: &Node,
     recipe_dir: &Path,
     step_dirs: &[PathBuf],
+    dialect: Option<Dialect>,
 ) -> Result<Vec<(String, Global)>> {
     let mut out = Vec::new();
     for item in text_list(node, "`include`")? {
@@ -290,7 +312,7 @@ fn include_globals(
                     .into(),
             );
         };
-        let root = read_yaml(path, "cannot read included globals")?;
+        let root = read_yaml(path, "cannot read included globals", dialect)?;
         for (k, v) in root.map("an included globals file")? {
             let key = k.str("a global's name")?.to_string();
             let value = global_value(&key, v)?;
@@ -318,7 +340,8 @@ fn render_now(
 ) -> Result<String> {
     let name = recipe_name(&recipe.path);
     let dir = absolute(recipe.dir()).display().to_string();
-    render_load_time(text, &name, &dir, globals, opts.cli_globals, None)
+    let dialect = recipe.root.span.file.dialect;
+    render_load_time(text, &name, &dir, globals, opts.cli_globals, dialect, None)
 }
 
 /// Renders `text` with what is known while loading: the recipe's name and directory, the
@@ -330,6 +353,7 @@ fn render_load_time(
     dir: &str,
     globals: &IndexMap<String, Global>,
     cli_globals: &[(String, String)],
+    dialect: Dialect,
     step_vars: Option<&StepVars>,
 ) -> Result<String> {
     use crate::vars::{Mode, Origin, Resolver, Scope};
@@ -362,7 +386,7 @@ fn render_load_time(
         scope.set(
             k,
             Text::new(
-                super::dialect::cli_value(v),
+                super::dialect::cli_value(v, dialect),
                 Span::synthetic("command line"),
             ),
             Origin::CommandLine,
@@ -425,7 +449,7 @@ fn load_chain(path: &Path, opts: &LoadOptions<'_>) -> Result<Vec<RawRecipe>> {
                 .hint("a recipe cannot extend itself, directly or through its parents")
                 .into());
         }
-        let root = read_yaml(&path, "cannot read recipe")?;
+        let root = read_yaml(&path, "cannot read recipe", opts.dialect)?;
         root.map("a recipe")?;
         check_keys(&root, &RECIPE_KEYS, "recipe")?;
         let raw = RawRecipe { path, root };
@@ -576,6 +600,10 @@ struct StepLoader {
     /// and directory, and the variables of the step being read (`current`).
     globals: IndexMap<String, Global>,
     cli_globals: Vec<(String, String)>,
+    /// The tree's dialect, which `-g` values are read in.
+    dialect: Dialect,
+    /// What step files are read in (None: each by its own markers).
+    files: Option<Dialect>,
     recipe_name: String,
     recipe_dir: String,
     current: StepVars,
@@ -624,7 +652,7 @@ impl StepLoader {
         }
 
         let path = self.find_step_file(section, &name, &name_node.span)?;
-        let root = read_yaml(&path, "cannot read step file")?;
+        let root = read_yaml(&path, "cannot read step file", self.files)?;
         let body = root.seq(&format!("step file {}", path.display()))?;
         self.step_files.push(path.clone());
         step.file = Some(path);
@@ -706,6 +734,7 @@ impl StepLoader {
                 &self.recipe_dir,
                 &self.globals,
                 &self.cli_globals,
+                self.dialect,
                 Some(&self.current),
             )?;
             let rel = rendered.trim_start_matches('/');
@@ -1204,6 +1233,8 @@ pub fn parse_commands_with(items: &[Node], aliases: &Aliases) -> Result<Vec<Comm
         aliases: aliases.clone(),
         globals: IndexMap::new(),
         cli_globals: Vec::new(),
+        dialect: Dialect::Native,
+        files: Some(Dialect::Native),
         recipe_name: String::new(),
         recipe_dir: String::new(),
         current: StepVars::default(),

@@ -35,8 +35,20 @@ pub fn driver_of(plan: &Plan) -> Result<Option<BoundDriver>> {
     let name = crate::vars::Resolver::new(&plan.global_scope, &renderer)
         .render(spec, crate::vars::Mode::Run)?;
     let spec = crate::recipe::Text::new(name, spec.span.clone());
-    let path = crate::driver::find(&spec, &recipe_dirs(plan), &plan.recipe.step_dirs)?;
-    let driver = Driver::load_with(&path, &plan.recipe.aliases)?;
+    let dirs = recipe_dirs(plan);
+    let path = crate::driver::find(&spec, &dirs, &plan.recipe.step_dirs)?;
+    // A driver of a Kameleon tree (next to the recipe, or in its `steps/checkpoints/`) is
+    // Kameleon's; any other is read by its own markers, and the built-in ones are native.
+    let own = dirs
+        .iter()
+        .chain(&plan.recipe.step_dirs)
+        .any(|d| path.starts_with(d));
+    let kameleon = own && plan.recipe.dialect == crate::recipe::dialect::Dialect::Kameleon;
+    let driver = Driver::load_with(
+        &path,
+        kameleon.then_some(plan.recipe.dialect),
+        &plan.recipe.aliases,
+    )?;
     Ok(Some(BoundDriver::bind(driver, &plan.global_scope)))
 }
 
