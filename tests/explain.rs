@@ -72,7 +72,34 @@ fn explain(t: &Test, extra: &[&str]) -> (Vec<Row>, Vec<String>) {
         rows.iter().map(|r| r.slug.as_str()).collect::<Vec<_>>(),
         SLUGS
     );
-    (rows, text.lines().map(str::to_string).collect())
+    let lines: Vec<String> = text.lines().map(str::to_string).collect();
+    // The resume explanation ends at its verdict; what follows is about the checkpoint policy
+    // (durations measured by earlier runs), which must name the same number of microsteps.
+    let end = lines
+        .iter()
+        .position(|l| {
+            l.starts_with("A build with -c applies")
+                || l.starts_with("No checkpoint matches")
+                || l.starts_with("No checkpoint has been created")
+        })
+        .unwrap_or_else(|| panic!("no verdict in the explanation\n{run}"));
+    let verdict_runs = runs_in(&lines[end]);
+    for l in &lines[end + 1..] {
+        if let Some(n) = runs_in(l) {
+            assert_eq!(
+                Some(n),
+                verdict_runs,
+                "the policy lines disagree: {l}\n{run}"
+            );
+        }
+    }
+    (rows, lines[..=end].to_vec())
+}
+
+/// N in "... runs N microstep(s)".
+fn runs_in(line: &str) -> Option<usize> {
+    let (before, _) = line.split_once(" microstep(s)")?;
+    before.rsplit(' ').next()?.parse().ok()
 }
 
 /// Builds with -c and `extra`, returning the slugs that ran.
