@@ -80,18 +80,42 @@ def strings_of(v):
         for x in v:
             yield from strings_of(x)
     elif isinstance(v, dict):
-        for x in v.values():
+        for _, x in sorted(v.items()):
             yield from strings_of(x)
 
 
+def same_but_hook_aliases(k, c):
+    """Equal, except where Kameleon skips an alias standing for a hook inside test/group
+    ("Unknown command") and cairn runs its commands (a group)."""
+    if isinstance(k, dict) and isinstance(c, dict):
+        if k.get("kind") == "unknown" and str(k.get("key", "")).startswith("on_"):
+            return c.get("kind") == "group"
+        if set(k) != set(c):
+            return False
+        return all(same_but_hook_aliases(k[x], c[x]) for x in k)
+    if isinstance(k, list) and isinstance(c, list):
+        return len(k) == len(c) and all(same_but_hook_aliases(a, b) for a, b in zip(k, c))
+    return k == c
+
+
 def known_difference(kcmds, ccmds):
-    """Why a microstep's commands differ, when docs/kameleon.md lists the reason."""
-    if json.loads(json.dumps(ccmds).replace("---", "")) == kcmds:
-        return "Kameleon deletes every --- in a command"
+    """The reasons, all listed in docs/kameleon.md, that explain why a microstep's commands
+    differ; None when they do not explain it."""
+    reasons = []
+    dashes = json.loads(json.dumps(ccmds).replace("---", ""))
+    if dashes != ccmds:
+        reasons.append("Kameleon deletes every --- in a command")
+        ccmds = dashes
+    if ccmds == kcmds:
+        return reasons
+    if same_but_hook_aliases(kcmds, ccmds):
+        return reasons + ["an alias standing for a hook inside test/group: Kameleon skips it, "
+                          "cairn runs it"]
     ks, cs = list(strings_of(kcmds)), list(strings_of(ccmds))
     spaces = lambda t: re.sub(r" {2,}", " ", t)
     if len(ks) == len(cs) and all(spaces(a) == spaces(b) for a, b in zip(ks, cs)):
-        return "whitespace Kameleon's YAML round trip folds (an empty variable at a line fold)"
+        return reasons + ["whitespace Kameleon's YAML round trip folds (an empty variable at a "
+                          "line fold)"]
     return None
 
 
@@ -140,7 +164,8 @@ for r in recipes:
         same = False
         why = known_difference(kc[slug], cmds)
         if why:
-            known[why].add(r)
+            for reason in why:
+                known[reason].add(r)
             continue
         explained = False
         d = "\n".join(difflib.unified_diff(lines(kc[slug]), lines(cmds), "kameleon", "cairn",
