@@ -708,3 +708,70 @@ fn graph_labels_with_quotes_and_newlines_add_no_statements() {
         "{mermaid}"
     );
 }
+
+// ---- validation ----
+
+#[test]
+fn build_dry_run_honours_from_checkpoint_and_refuses_an_unknown_one() {
+    let t = Test::new().file("recipe.yaml", TWO);
+    t.cairn(&["build", "recipe.yaml", "-c"]).success();
+    let plan = t.cairn(&["build", "recipe.yaml", "-n", "-F", "bootstrap/s/a"]);
+    plan.success();
+    let actions: Vec<&str> = plan
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().nth(2).unwrap_or(""))
+        .collect();
+    assert_eq!(actions, ["use", "run"], "{plan}");
+    let real = t.cairn(&["build", "recipe.yaml", "-F", "bootstrap/s/a"]);
+    real.success();
+    assert_eq!(real.steps(), ["bootstrap/s/a", "bootstrap/s/b"], "{real}");
+    for junk in ["zzzz", "../../etc", "bootstrap/s/nope", "ffffffffffff"] {
+        t.cairn(&["build", "recipe.yaml", "-n", "-F", junk])
+            .code(4)
+            .stderr_has(&format!("no checkpoint matches `{junk}`"));
+    }
+}
+
+#[test]
+fn an_unreadable_step_directory_is_an_error_not_skipped() {
+    if !require_backend(
+        "root, to run cairn as nobody",
+        is_root() && crate::common::have_program("setpriv"),
+    ) {
+        return;
+    }
+    let t = Test::new()
+        .file("ur/steps2/r.yaml", "bootstrap:\n  - st\n")
+        .file(
+            "ur/steps2/steps/bootstrap/st.yaml",
+            "- m:\n    - exec_local: echo RIGHT-STEP-FILE\n",
+        )
+        .file(
+            "ur/steps/bootstrap/st.yaml",
+            "- m:\n    - exec_local: echo WRONG-STEP-FILE-FROM-PARENT-DIR\n",
+        );
+    let mode = |p: &str, m: u32| {
+        fs::set_permissions(t.path().join(p), fs::Permissions::from_mode(m)).unwrap()
+    };
+    mode("", 0o755);
+    fs::create_dir_all(t.path().join("b")).unwrap();
+    mode("b", 0o777);
+    mode("ur/steps2/steps/bootstrap", 0o000);
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_cairn"))
+        .args(["build", "ur/steps2/r.yaml", "-b", "b/x"])
+        .current_dir(t.path())
+        .env("NO_COLOR", "1")
+        .env("HOME", t.path().join("b"))
+        .output()
+        .unwrap();
+    mode("ur/steps2/steps/bootstrap", 0o755);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(stderr.contains("cannot look for step `st`"), "{stderr}");
+    assert!(stderr.contains("Permission denied"), "{stderr}");
+    assert!(!stdout.contains("WRONG-STEP-FILE"), "{stdout}");
+}

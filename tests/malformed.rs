@@ -31,7 +31,22 @@ const RECIPES: &[(&str, &str, &str)] = &[
         "4:13",
         "a command must be a mapping with one key",
     ),
+    (
+        "comments_only.yaml",
+        "1:1",
+        "has no steps: there is nothing to build",
+    ),
+    (
+        "document_markers_only.yaml",
+        "1:1",
+        "has no steps: there is nothing to build",
+    ),
     ("duplicate_global.yaml", "4:3", "duplicate key `a`"),
+    (
+        "empty.yaml",
+        "1:1",
+        "has no steps: there is nothing to build",
+    ),
     ("duplicate_section.yaml", "3:1", "duplicate key `setup`"),
     (
         "exec_local_is_list.yaml",

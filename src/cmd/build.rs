@@ -97,7 +97,14 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
             Vec::new()
         };
         let ready = records.iter().map(|r| r.id.as_str()).collect();
-        let actions = schedule::dry_run_actions(&plan, &ready, checkpointing);
+        // `-F` decides where the build resumes; the dry run shows that plan, or refuses as
+        // the build would.
+        let actions = match &args.from_checkpoint {
+            Some(wanted) => {
+                schedule::actions(&plan, true, Some(dry_run_from(&plan, &ready, wanted)?))
+            }
+            None => schedule::dry_run_actions(&plan, &ready, checkpointing),
+        };
         super::plan::print_plan(&plan, &actions, args.json);
         return Ok(());
     }
@@ -371,4 +378,38 @@ fn resume_hint(args: &RecipeArgs, plan: &Plan) -> String {
         ));
     }
     hint
+}
+
+/// The microstep `-F` names, among the checkpoints the state database knows were finished.
+fn dry_run_from(
+    plan: &Plan,
+    ready: &std::collections::BTreeSet<&str>,
+    wanted: &str,
+) -> Result<usize> {
+    let exists = |id: &str| ready.contains(id);
+    let named: Vec<_> = plan
+        .microsteps
+        .iter()
+        .filter(|ms| {
+            schedule::checkpointable(ms)
+                && (ms.slug == wanted || (wanted.len() >= 4 && ms.id.starts_with(wanted)))
+        })
+        .collect();
+    let found = match (wanted, named.as_slice()) {
+        ("last", _) => schedule::resume_point(plan, exists),
+        (_, [one]) => Some(one.index).filter(|_| exists(&one.id)),
+        (_, [_, _, ..]) => {
+            return Err(Error::checkpoint(
+                Diagnostic::new(format!("checkpoint prefix `{wanted}` is ambiguous"))
+                    .hint("give more characters of the ID"),
+            ));
+        }
+        _ => None,
+    };
+    found.ok_or_else(|| {
+        Error::checkpoint(
+            Diagnostic::new(format!("no checkpoint matches `{wanted}`"))
+                .hint("`cairn checkpoints RECIPE` lists the checkpoints that exist"),
+        )
+    })
 }

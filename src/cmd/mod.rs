@@ -47,6 +47,17 @@ pub fn load_plan(args: &RecipeArgs, checkpointing: bool) -> Result<Plan> {
         },
     )?;
     register_secrets(&plan);
+    if plan.microsteps.is_empty() {
+        // Checked last, so that whatever else is wrong with the file is what is reported.
+        let path = &plan.recipe.path;
+        let file = crate::yaml::read(path, "cannot read recipe")?;
+        return Err(crate::diag::error::Diagnostic::at(
+            &crate::diag::source::Span::new(&file, 1, 1, 1),
+            format!("{} has no steps: there is nothing to build", path.display()),
+        )
+        .hint("add a section (`bootstrap:`, `setup:` or `export:`) with at least one step; an empty or cut-off file looks like this too")
+        .into());
+    }
     Ok(plan)
 }
 

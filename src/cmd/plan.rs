@@ -173,15 +173,22 @@ fn print_commands(plan: &Plan, actions: &[Action], json: bool) -> Result<()> {
             "{{checkpoint_id}}"
         };
         // Rendered with a stand-in no recipe text holds, then shown as the variable's name.
-        const STAND_IN: &str = "\u{1}ckpt-id\u{1}";
+        // It is hex, as every ID a driver is given must be.
+        const STAND_IN: &str = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
         let cmds = driver.commands(op, STAND_IN)?;
         let mut value = commands_json(&cmds);
         replace_strings(&mut value, STAND_IN, shown);
+        // Kameleon's `@microstep_id` is the short form.
+        replace_strings(&mut value, &STAND_IN[..12], shown);
         ops.insert(op.name().to_string(), value);
         text.push(format!("  {op}:"));
         let mut lines = Vec::new();
         commands_text(&cmds, 4, &mut lines);
-        text.extend(lines.into_iter().map(|l| l.replace(STAND_IN, shown)));
+        text.extend(
+            lines
+                .into_iter()
+                .map(|l| l.replace(STAND_IN, shown).replace(&STAND_IN[..12], shown)),
+        );
     }
     if json {
         crate::output::schema::write(&Event::PlanDriver {

@@ -786,8 +786,25 @@ impl StepLoader {
                     dir.join(section).join(prefix).join(format!("{name}.yaml")),
                     dir.join(prefix).join(format!("{name}.yaml")),
                 ] {
-                    if candidate.is_file() {
-                        return Ok(candidate);
+                    // Only "not there" moves on to the next place: a directory cairn may not
+                    // read could hold the step, and a same-named file further on would then
+                    // run in its place.
+                    match std::fs::metadata(&candidate) {
+                        Ok(m) if m.is_file() => return Ok(candidate),
+                        Ok(_) => {}
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                            ) => {}
+                        Err(e) => {
+                            return Err(Diagnostic::at(
+                                span,
+                                format!("cannot look for step `{name}` at {}: {e}", candidate.display()),
+                            )
+                            .hint("make the directory readable (and searchable) by the user running cairn")
+                            .into());
+                        }
                     }
                     searched.push(candidate.display().to_string());
                 }
