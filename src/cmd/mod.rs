@@ -50,7 +50,7 @@ pub fn load_plan(args: &RecipeArgs, checkpointing: bool) -> Result<Plan> {
     if plan.microsteps.is_empty() {
         // Checked last, so that whatever else is wrong with the file is what is reported.
         let path = &plan.recipe.path;
-        let file = crate::yaml::read(path, "cannot read recipe")?;
+        let file = crate::yaml::read(path, "cannot read recipe", None)?;
         return Err(crate::diag::error::Diagnostic::at(
             &crate::diag::source::Span::new(&file, 1, 1, 1),
             format!("{} has no steps: there is nothing to build", path.display()),
