@@ -124,6 +124,16 @@ fn build_then_rebuild_after_a_change() {
         (Some(2), Some(0))
     );
     assert_eq!(summary["checkpoints_created"], 2);
+    // The copy driver's store is measured: each checkpoint holds at least the one file.
+    let sizes: Vec<u64> = of(&events, "checkpoint_created")
+        .iter()
+        .map(|e| e["size"].as_u64().expect("a size for the copy driver"))
+        .collect();
+    assert!(sizes.iter().all(|s| *s > 0), "{sizes:?}");
+    assert_eq!(
+        summary["checkpoints_size"].as_u64(),
+        Some(sizes.iter().sum())
+    );
     assert_eq!(of(&events, "run_end")[0]["status"], "succeeded");
     let output: Vec<&str> = of(&events, "output")
         .iter()

@@ -267,3 +267,52 @@ fn ids_change_from_the_changed_microstep_on() {
     assert_ne!(before[1], after[1]);
     assert_ne!(before[2], after[2]);
 }
+
+#[test]
+fn every_build_ends_with_a_summary() {
+    let t = Test::new().file(
+        "recipe.yaml",
+        r#"
+        checkpoint: copy
+        global:
+          rootfs: "{{build_dir}}/rootfs"
+        setup:
+          - s:
+              - make:
+                  - exec_local: mkdir -p "{{rootfs}}" && head -c 10000 /dev/zero > "{{rootfs}}/f"
+              - other:
+                  - exec_local: "true"
+        "#,
+    );
+    let run = t.cairn(&["build", "recipe.yaml", "-c"]);
+    run.success()
+        .stdout_has("\nSummary: microsteps: 2 ran, 0 restored from a checkpoint, 0 skipped\n");
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("         2 checkpoint(s) created ("))
+        .unwrap_or_else(|| panic!("no checkpoint line\n{run}"));
+    assert!(
+        line.contains(" KiB); ") && line.contains(" secs in commands, "),
+        "{line}"
+    );
+    // The summary comes before Kameleon's last two lines.
+    let tail: Vec<&str> = run.stdout.lines().rev().take(2).collect();
+    assert_eq!(tail[1], "Successfully built 'recipe.yaml'");
+    assert!(tail[0].starts_with("Total duration : "));
+
+    let run = t.cairn(&["build", "recipe.yaml", "-c"]);
+    run.success()
+        .stdout_has("\nSummary: microsteps: 0 ran, 2 restored from a checkpoint, 0 skipped\n")
+        .stdout_has("         0 checkpoint(s) created, 1 applied; ");
+
+    t.rewrite(
+        "recipe.yaml",
+        "setup:\n  - s:\n      - m:\n          - exec_local: exit 9\n",
+    );
+    let run = t.cairn(&["build", "recipe.yaml"]);
+    run.code(1)
+        .stdout_has(" --> setup/s/m failed (exit status 9)\n")
+        .stdout_has("\nFailed: setup/s/m (exit status 9)\nTo resume: cairn resume recipe.yaml -b ")
+        .stdout_has("\nBuild of 'recipe.yaml' failed\nTotal duration : ");
+}
