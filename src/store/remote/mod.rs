@@ -107,8 +107,9 @@ impl Remote {
             store: parsed.shown().to_string(),
             message,
         };
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+        // One thread drives a transfer: the body's chunks, the hashing and the connection tasks
+        // stay on it, instead of hopping between the caller and worker threads per chunk.
+        let rt = tokio::runtime::Builder::new_current_thread()
             .thread_name("cairn-cache")
             .enable_all()
             .build()
