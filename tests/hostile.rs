@@ -775,3 +775,35 @@ fn an_unreadable_step_directory_is_an_error_not_skipped() {
     assert!(stderr.contains("Permission denied"), "{stderr}");
     assert!(!stdout.contains("WRONG-STEP-FILE"), "{stdout}");
 }
+
+#[test]
+fn a_command_printing_a_huge_line_runs_in_bounded_memory() {
+    if !require_backend("prlimit", crate::common::have_program("prlimit")) {
+        return;
+    }
+    let t = Test::new().file(
+        "recipe.yaml",
+        r#"
+        setup:
+          - s:
+              - flood:
+                  - exec_local: head -c 700000000 /dev/zero; echo done
+              - after:
+                  - exec_local: touch {{sh build_dir}}/after
+        "#,
+    );
+    // 512 MiB of address space: holding the 700 MB line would abort cairn.
+    let status = std::process::Command::new("prlimit")
+        .arg("--as=536870912")
+        .arg(env!("CARGO_BIN_EXE_cairn"))
+        .args(["build", "recipe.yaml"])
+        .current_dir(t.path())
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(fs::File::create(t.path().join("stderr")).unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success(), "{status:?}\n{}", t.read("stderr"));
+    assert!(t.exists("build/recipe/after"));
+}

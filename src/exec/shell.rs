@@ -435,6 +435,9 @@ fn source_frame(script: &str, marker: &str) -> String {
     )
 }
 
+/// The longest piece of output passed on as one line.
+const MAX_LINE: usize = 1 << 20;
+
 struct Reader {
     ctx: Ctx,
     stream: Stream,
@@ -446,17 +449,42 @@ struct Reader {
 }
 
 impl Reader {
+    /// Passes on the output line by line. A line longer than `MAX_LINE` (a command writing
+    /// a gigabyte of binary to stdout) is passed on in pieces of that size rather than held
+    /// in memory whole; the last bytes of a piece stay for the next one, so that the end
+    /// marker and its status are never cut in two.
     fn run(self, input: Box<dyn Read + Send>) {
         let mut reader = BufReader::with_capacity(64 * 1024, input);
         let mut line = Vec::new();
+        let keep = self.marker.len() + 32;
         loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) | Err(_) => {
+            let buf = match reader.fill_buf() {
+                Ok(b) if !b.is_empty() => b,
+                _ => {
+                    if !line.is_empty() {
+                        self.line(&line);
+                    }
                     let _ = self.tx.send(Event::Closed);
                     return;
                 }
-                Ok(_) => self.line(&line),
+            };
+            match buf.iter().position(|b| *b == b'\n') {
+                Some(i) => {
+                    line.extend_from_slice(&buf[..=i]);
+                    reader.consume(i + 1);
+                    self.line(&line);
+                    line.clear();
+                }
+                None => {
+                    let n = buf.len();
+                    line.extend_from_slice(buf);
+                    reader.consume(n);
+                    if line.len() >= MAX_LINE + keep {
+                        let cut = line.len() - keep;
+                        self.line(&line[..cut]);
+                        line.drain(..cut);
+                    }
+                }
             }
         }
     }
