@@ -25,6 +25,7 @@ mod install;
 mod json;
 mod kameleon;
 mod kameleon_parity;
+mod layers;
 mod loader_props;
 mod malformed;
 mod output;

@@ -4,5 +4,7 @@
 pub mod db;
 pub mod files;
 pub mod lock;
+pub mod records;
 
 pub use db::*;
+pub use records::*;
