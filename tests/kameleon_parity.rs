@@ -250,8 +250,8 @@ fn listed(t: &Test, recipe: &str) -> Vec<(String, String)> {
         .lines()
         .filter_map(|l| {
             let cols: Vec<&str> = l.split('|').map(str::trim).collect();
-            (cols.len() == 5 && crate::common::is_short_id(cols[0]))
-                .then(|| (cols[0].to_string(), cols[4].to_string()))
+            (cols.len() > 2 && crate::common::is_short_id(cols[0]))
+                .then(|| (cols[0].to_string(), cols[cols.len() - 1].to_string()))
         })
         .collect()
 }
