@@ -807,3 +807,45 @@ fn a_command_printing_a_huge_line_runs_in_bounded_memory() {
     assert!(status.success(), "{status:?}\n{}", t.read("stderr"));
     assert!(t.exists("build/recipe/after"));
 }
+
+#[test]
+fn a_driver_with_an_unknown_variable_is_refused_before_the_first_microstep() {
+    let t = Test::new()
+        .file(
+            "bad.yaml",
+            r#"
+            create:
+              - exec_local: touch {{sh build_dir}}/{{sh nosuchvar}}
+            apply:
+              - exec_local: "true"
+            list:
+              - exec_local: "true"
+            "#,
+        )
+        .file(
+            "recipe.yaml",
+            &TWO.replace("checkpoint: copy", "checkpoint: ./bad.yaml"),
+        );
+    t.cairn(&["build", "recipe.yaml", "-c"])
+        .code(3)
+        .stderr_has("unknown variable `nosuchvar`")
+        .stderr_has("bad.yaml:2:");
+    assert!(!t.exists("build/recipe/rootfs"), "microstep a ran");
+}
+
+#[test]
+fn driver_check_refuses_a_target_that_is_not_empty() {
+    let t = Test::new().file("important/a.txt", "keep\n");
+    let driver = crate::common::repo_root().join("drivers/copy.yaml");
+    t.cairn(&[
+        "driver",
+        "check",
+        &driver.display().to_string(),
+        "--target",
+        "important",
+    ])
+    .code(2)
+    .stderr_has("--target important is not empty");
+    assert_eq!(t.read("important/a.txt"), "keep\n");
+    assert_eq!(fs::read_dir(t.path().join("important")).unwrap().count(), 1);
+}

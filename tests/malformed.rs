@@ -248,6 +248,11 @@ const DRIVERS: &[(&str, &str, &str)] = &[
         "2:5",
         "unknown command `exec_lokal`",
     ),
+    (
+        "driver_unknown_variable.yaml",
+        "2:28",
+        "unknown variable `nosuch`",
+    ),
     ("missing_list.yaml", "1:1", "driver has no `list` operation"),
     (
         "operation_is_scalar.yaml",

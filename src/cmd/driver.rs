@@ -126,6 +126,13 @@ pub fn check(
     let name = driver.name.clone();
     let scratch = scratch_dir()?;
     let target = match target {
+        // The check writes and deletes files in the target: never in one that holds any.
+        Some(t) if std::fs::read_dir(t).is_ok_and(|mut d| d.next().is_some()) => {
+            return Err(Error::Usage(format!(
+                "--target {} is not empty: `driver check` writes, changes and deletes files in its target; give it an empty directory (a fresh subvolume or dataset on the real backend)",
+                t.display()
+            )));
+        }
         Some(t) => crate::recipe::paths::absolute(t),
         None => {
             let t = scratch.path().join("target");
@@ -134,6 +141,7 @@ pub fn check(
         }
     };
     let bound = BoundDriver::bind(driver, &scratch_scope(scratch.path(), &target, globals));
+    bound.validate()?;
     let output = Arc::new(Output::new(Format::Quiet, color));
     let mut contexts = Contexts::with_specs(&BTreeMap::new(), scratch.path(), true, &output)?;
     let mut rows: Vec<Row> = Vec::new();

@@ -397,6 +397,22 @@ impl BoundDriver {
         resolve_commands(&r, cmds, Mode::Run)
     }
 
+    /// Renders every operation once, so that an unknown variable in one is reported (exit 3)
+    /// before the build runs anything, not when the operation is first needed.
+    pub fn validate(&self) -> Result<()> {
+        const STAND_IN: &str = "0123456789abcdef0123456789abcdef01234567";
+        let extra = [
+            ("export_file", "/dev/null"),
+            ("import_file", "/dev/null"),
+            ("parent_id", ""),
+        ];
+        for op in Op::ALL {
+            let id = if op == Op::Mutate { "A" } else { STAND_IN };
+            self.commands_with(op, id, &extra)?;
+        }
+        Ok(())
+    }
+
     /// A driver variable's value, for messages (`target`, say).
     pub fn variable(&self, name: &str) -> Option<String> {
         let r = Resolver::new(&self.scope, &self.renderer);

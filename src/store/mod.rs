@@ -49,7 +49,9 @@ pub fn driver_of(plan: &Plan) -> Result<Option<BoundDriver>> {
         kameleon.then_some(plan.recipe.dialect),
         &plan.recipe.aliases,
     )?;
-    Ok(Some(BoundDriver::bind(driver, &plan.global_scope)))
+    let bound = BoundDriver::bind(driver, &plan.global_scope);
+    bound.validate()?;
+    Ok(Some(bound))
 }
 
 pub fn require_driver(plan: &Plan) -> Result<BoundDriver> {
