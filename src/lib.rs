@@ -1,8 +1,9 @@
 //! cairn: build appliances, root filesystems and images in checkpointed steps.
 //!
 //! Data flows one way: `recipe` loads files into a model, `plan` resolves variables and computes
-//! checkpoint IDs, `build` runs the plan through `context` shells and `driver` operations, and
-//! `state` records what happened.
+//! checkpoint IDs, `engine` runs the plan through `exec` shells and `driver` operations, and
+//! `state` records what happened. Modules import only downward; docs/architecture.md lists the
+//! layers and tests/layers.rs checks that no import cycle appears.
 
 pub mod cli;
 pub mod cmd;

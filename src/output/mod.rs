@@ -10,6 +10,7 @@ pub mod report;
 pub mod schema;
 pub mod summary;
 pub mod time;
+pub mod units;
 
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
@@ -321,10 +322,10 @@ fn human(out: &mut impl Write, event: &Event, color: bool) -> std::io::Result<()
             out,
             " --> Pushed checkpoint {} ({slug}) to {store}: {}{} in {} secs ({})",
             paint(crate::plan::id::short(id), |s| s.cyan()),
-            crate::store::remote::human_bytes(*bytes),
+            units::human_bytes(*bytes),
             delta(base),
             summary::secs(*duration),
-            crate::store::remote::human_rate(*bytes, *duration)
+            units::human_rate(*bytes, *duration)
         ),
         Event::CheckpointDownloaded {
             id,
@@ -337,10 +338,10 @@ fn human(out: &mut impl Write, event: &Event, color: bool) -> std::io::Result<()
             out,
             " --> Downloaded checkpoint {} ({slug}) from {store}: {}{} in {} secs ({})",
             paint(crate::plan::id::short(id), |s| s.cyan()),
-            crate::store::remote::human_bytes(*bytes),
+            units::human_bytes(*bytes),
             delta(base),
             summary::secs(*duration),
-            crate::store::remote::human_rate(*bytes, *duration)
+            units::human_rate(*bytes, *duration)
         ),
         Event::MicrostepEnd {
             status: MicrostepStatus::Failed,
