@@ -34,3 +34,4 @@ mod report;
 mod safety;
 mod steps;
 mod vars;
+mod whole_output;
