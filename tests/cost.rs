@@ -444,10 +444,11 @@ fn plan_explain_names_the_checkpoint_a_resume_uses_and_why_others_were_not_made(
     let run = t.cairn(&["plan", "recipe.yaml", "--explain", "-g", "late=two"]);
     run.success();
     run.stdout_has(&format!(
-        "A build with -c resumes from checkpoint {} ({})",
+        "A build with -c applies checkpoint {} ({}) and runs 5 microstep(s).",
         ids[SLOW[1]].0,
         slug(SLOW[1])
     ));
+    run.stdout_has("Checkpoints by policy auto in this build dir (driver slowcopy: create ");
     for i in SLOW[1] + 1..LATE {
         run.stdout_has(&format!("{}: not made: it would save", slug(i)));
     }

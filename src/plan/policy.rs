@@ -310,9 +310,10 @@ pub struct Decided<'a> {
     pub detail: &'a str,
 }
 
-/// What `plan --explain` says about the policy: the checkpoint a resume would use (the one
-/// `actions` rely on) and what it re-runs, then, for each microstep of the plan an earlier
-/// build decided about, why it got a checkpoint or not.
+/// What `plan --explain` adds about the policy, once a `first` or `auto` build recorded its
+/// decisions: the driver's costs, how long what a build with `-c` runs (`actions`) took in
+/// earlier runs, and for each microstep of the plan that a build decided about, why it got a
+/// checkpoint or not. Nothing when no decision was recorded.
 pub fn explain(
     plan: &Plan,
     actions: &[Action],
@@ -321,35 +322,6 @@ pub fn explain(
     costs: Costs,
     driver: &str,
 ) -> Vec<String> {
-    let estimate = |ms: &PlannedMicrostep| {
-        durations
-            .iter()
-            .find(|d| d.id == ms.id)
-            .or_else(|| durations.iter().find(|d| d.slug == ms.slug))
-            .map(|d| d.seconds)
-    };
-    let to_run: Vec<&PlannedMicrostep> = plan
-        .microsteps
-        .iter()
-        .filter(|ms| actions.get(ms.index) == Some(&Action::Run))
-        .collect();
-    let secs: f64 = to_run.iter().filter_map(|ms| estimate(ms)).sum();
-    let resume = actions
-        .iter()
-        .rposition(|a| *a == Action::UseCheckpoint)
-        .map(|i| &plan.microsteps[i]);
-    let mut out = vec![match resume {
-        Some(ms) => format!(
-            "A build with -c resumes from checkpoint {} ({}): the newest whose ID this plan still produces; it runs {} microstep(s), about {secs:.2}s by earlier runs.",
-            super::id::short(&ms.id),
-            ms.slug,
-            to_run.len()
-        ),
-        None => format!(
-            "A build with -c finds no checkpoint this plan still produces: it runs {} microstep(s), about {secs:.2}s by earlier runs.",
-            to_run.len()
-        ),
-    }];
     let mut lines = Vec::new();
     let mut policy = None;
     for ms in &plan.microsteps {
@@ -358,18 +330,34 @@ pub fn explain(
             lines.push(format!("  {}: {}", ms.slug, d.detail));
         }
     }
-    if let Some(policy) = policy {
-        let secs = |v: Option<f64>, unknown: &str| {
-            v.map(|s| format!("{s:.3}s"))
-                .unwrap_or_else(|| unknown.to_string())
-        };
-        out.push(format!(
+    let Some(policy) = policy else {
+        return Vec::new();
+    };
+    let estimate = |ms: &PlannedMicrostep| {
+        durations
+            .iter()
+            .find(|d| d.id == ms.id)
+            .or_else(|| durations.iter().find(|d| d.slug == ms.slug))
+            .map_or(0.0, |d| d.seconds)
+    };
+    let rerun = plan
+        .microsteps
+        .iter()
+        .filter(|ms| actions.get(ms.index) == Some(&Action::Run))
+        .fold(0.0, |sum, ms| sum + estimate(ms));
+    let secs = |v: Option<f64>, unknown: &str| {
+        v.map(|s| format!("{s:.3}s"))
+            .unwrap_or_else(|| unknown.to_string())
+    };
+    let mut out = vec![
+        format!("What it runs took about {rerun:.2}s in earlier runs of this build dir."),
+        format!(
             "Checkpoints by policy {policy} in this build dir (driver {driver}: create {}, apply {}):",
             secs(costs.create, "?"),
             secs(costs.apply, "? (taken to equal create)")
-        ));
-        out.extend(lines);
-    }
+        ),
+    ];
+    out.extend(lines);
     out
 }
 
