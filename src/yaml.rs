@@ -140,6 +140,13 @@ pub fn read(
         Diagnostic::at(&at_file(), format!("{what} {}: {e}", path.display()))
             .hint("check that the file exists and that cairn may read it")
     };
+    // Looked at before it is opened: opening a FIFO would wait for a writer for ever.
+    if !std::fs::metadata(path).map_err(cannot)?.is_file() {
+        return Err(Diagnostic::at(
+            &at_file(),
+            format!("{what} {}: it is not a regular file", path.display()),
+        ));
+    }
     let mut file = std::fs::File::open(path).map_err(cannot)?;
     let meta = file.metadata().map_err(cannot)?;
     if !meta.is_file() {

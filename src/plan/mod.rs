@@ -169,7 +169,13 @@ pub fn plan(recipe: Recipe, opts: &PlanOptions<'_>) -> Result<Plan> {
     contexts.insert(Ctx::Local, ContextSpec::default());
     let mut env = Vec::new();
     for f in &recipe.env_files {
-        env.push(std::fs::read_to_string(f).map_err(|e| Error::io("cannot read env file", f, e))?);
+        // Read as a recipe file is: bounded, a regular file only (`env: /dev/zero` must not
+        // fill memory), and not UTF-8 is an error with a position.
+        env.push(
+            crate::yaml::read(f, "cannot read env file", None)?
+                .text
+                .clone(),
+        );
     }
     for (ctx, spec) in contexts.iter_mut() {
         spec.env = env.clone();
