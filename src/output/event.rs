@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::schema::{CommandName, ErrorFields, MicrostepStatus, RunOutcome};
+use super::vocab::{CommandName, ErrorFields, MicrostepStatus, RunOutcome};
 use crate::plan::schedule::Action;
 use crate::recipe::Ctx;
 
@@ -247,7 +247,7 @@ impl Event {
         let s = || "x".to_string();
         vec![
             Event::Start {
-                schema_version: super::schema::SCHEMA_VERSION,
+                schema_version: super::vocab::SCHEMA_VERSION,
                 cairn_version: s(),
                 command: CommandName::Build,
             },

@@ -11,6 +11,7 @@ pub mod schema;
 pub mod summary;
 pub mod time;
 pub mod units;
+pub mod vocab;
 
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
