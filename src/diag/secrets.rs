@@ -80,10 +80,38 @@ pub fn redact(text: &str) -> String {
     {
         for (form, _) in forms(&s.value) {
             if out.contains(&form) {
-                out = out.replace(&form, MASK);
+                out = mask_tokens(&out, &form);
             }
         }
     }
+    out
+}
+
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// `text` with `form` masked where it stands as a whole token: a common word used as a password
+/// (`root_password: kameleon`) must not turn the slug `setup/kameleon_customization` into
+/// `setup/***_customization`, which nobody can type back into `-F`. An edge of the value that
+/// is not a word character needs no boundary, so `x:pw!` is still masked inside `-u x:pw!@host`.
+fn mask_tokens(text: &str, form: &str) -> String {
+    let starts_word = form.chars().next().is_some_and(is_word);
+    let ends_word = form.chars().next_back().is_some_and(is_word);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut before: Option<char> = None;
+    while let Some(at) = rest.find(form) {
+        let prev = rest[..at].chars().next_back().or(before);
+        let next = rest[at + form.len()..].chars().next();
+        let glued =
+            (starts_word && prev.is_some_and(is_word)) || (ends_word && next.is_some_and(is_word));
+        out.push_str(&rest[..at]);
+        out.push_str(if glued { form } else { MASK });
+        before = form.chars().next_back();
+        rest = &rest[at + form.len()..];
+    }
+    out.push_str(rest);
     out
 }
 
@@ -171,5 +199,21 @@ mod tests {
         assert!(!sealed.contains("er2"), "{sealed}");
         assert!(redact(&sealed).contains("***"));
         assert_eq!(unseal(&sealed), json);
+    }
+
+    #[test]
+    fn a_secret_inside_a_longer_word_is_left_alone() {
+        register("root_password", "kameleon");
+        assert_eq!(
+            redact(
+                "setup/kameleon_customization echo root:kameleon | chpasswd; cd /home/kameleon/"
+            ),
+            "setup/kameleon_customization echo root:*** | chpasswd; cd /home/***/"
+        );
+        assert_eq!(redact("kameleon"), "***");
+        assert_eq!(
+            redact("xkameleon kameleonx kameleon"),
+            "xkameleon kameleonx ***"
+        );
     }
 }
