@@ -345,6 +345,8 @@ pub fn explain(
         .iter()
         .filter(|ms| actions.get(ms.index) == Some(&Action::Run))
         .fold(0.0, |sum, ms| sum + estimate(ms));
+    // A negative zero (or a clock's tiny negative duration) would print as "-0.00s".
+    let rerun = if rerun > 0.0 { rerun } else { 0.0 };
     let secs = |v: Option<f64>, unknown: &str| {
         v.map(|s| format!("{s:.3}s"))
             .unwrap_or_else(|| unknown.to_string())
