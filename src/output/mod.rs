@@ -321,12 +321,9 @@ fn human(out: &mut impl Write, event: &Event, color: bool) -> std::io::Result<()
             ..
         } => writeln!(
             out,
-            " --> Pushed checkpoint {} ({slug}) to {store}: {}{} in {} secs ({})",
+            " --> Pushed checkpoint {} ({slug}) to {store}: {}",
             paint(crate::plan::id::short(id), |s| s.cyan()),
-            units::human_bytes(*bytes),
-            delta(base),
-            summary::secs(*duration),
-            units::human_rate(*bytes, *duration)
+            transfer(*bytes, base, *duration)
         ),
         Event::CheckpointDownloaded {
             id,
@@ -337,12 +334,9 @@ fn human(out: &mut impl Write, event: &Event, color: bool) -> std::io::Result<()
             base,
         } => writeln!(
             out,
-            " --> Downloaded checkpoint {} ({slug}) from {store}: {}{} in {} secs ({})",
+            " --> Downloaded checkpoint {} ({slug}) from {store}: {}",
             paint(crate::plan::id::short(id), |s| s.cyan()),
-            units::human_bytes(*bytes),
-            delta(base),
-            summary::secs(*duration),
-            units::human_rate(*bytes, *duration)
+            transfer(*bytes, base, *duration)
         ),
         Event::MicrostepEnd {
             status: MicrostepStatus::Failed,
@@ -412,6 +406,17 @@ fn human(out: &mut impl Write, event: &Event, color: bool) -> std::io::Result<()
 }
 
 /// `, a delta against 3f2a9c1b0d4e` for an upload or download that is one.
+/// What an upload or a download moved: "1.0 MiB, a delta against abc in 0.50 secs (2.0 MB/s)".
+fn transfer(bytes: u64, base: &Option<String>, duration: f64) -> String {
+    format!(
+        "{}{} in {} secs ({})",
+        units::human_bytes(bytes),
+        delta(base),
+        summary::secs(duration),
+        units::human_rate(bytes, duration)
+    )
+}
+
 fn delta(base: &Option<String>) -> String {
     base.as_ref()
         .map(|b| format!(", a delta against {}", crate::plan::id::short(b)))
