@@ -30,6 +30,7 @@ mod loader_props;
 mod malformed;
 mod output;
 mod progress;
+mod protocol;
 mod report;
 mod safety;
 mod steps;

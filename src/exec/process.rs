@@ -155,15 +155,24 @@ pub fn wait_timeout(child: &mut Child, limit: Duration) -> bool {
     }
 }
 
-/// A value no command's output will contain by chance, for the end-of-command marker.
+/// A fresh unguessable value for one command's end marker: 128 bits from the kernel's random
+/// source (a hash of the pid and the time if that cannot be read, as in a sandbox without
+/// /dev/urandom), so that no command can print it before it has ended.
 pub fn nonce() -> String {
-    use sha1::{Digest, Sha1};
-    let mut h = Sha1::new();
-    h.update(std::process::id().to_le_bytes());
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    h.update(now.as_nanos().to_le_bytes());
-    h.update(format!("{:p}", &now).as_bytes());
-    hex::encode(&h.finalize()[..8])
+    let mut bytes = [0u8; 16];
+    let random = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .is_ok();
+    if !random {
+        use sha1::{Digest, Sha1};
+        let mut h = Sha1::new();
+        h.update(std::process::id().to_le_bytes());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        h.update(now.as_nanos().to_le_bytes());
+        h.update(format!("{:p}", &now).as_bytes());
+        bytes.copy_from_slice(&h.finalize()[..16]);
+    }
+    hex::encode(bytes)
 }

@@ -1,8 +1,11 @@
 //! Contexts: one long-lived shell each (`local`, `out`, `in`), fed commands through its stdin
 //! with a framed protocol, so the same code drives `bash`, `chroot DIR bash`, `ssh host bash`
 //! or `docker exec -i c bash`. Each command runs in a subshell with errexit; its exported
-//! variables and working directory are carried back to the context's shell afterwards, and a
-//! random end marker on both output streams says it is done and with which status.
+//! variables and working directory are carried back to the context's shell afterwards, and an
+//! end marker on both output streams says it is done and with which status. The marker is a
+//! fresh random value per command that cairn writes to the shell's stdin after the command's
+//! text: the runner reads it only once the command has ended, so no command can see it (not
+//! with `set`, `declare`, nor a trace), and it counts only as a whole line.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -63,7 +66,8 @@ struct Shell {
     events: Receiver<Event>,
     sink: Arc<Mutex<Sink>>,
     tail: Arc<Mutex<VecDeque<String>>>,
-    marker: String,
+    /// The current command's end marker, which the readers look for.
+    marker: Arc<Mutex<String>>,
 }
 
 pub struct Context {
@@ -190,7 +194,7 @@ impl Context {
                 cmd: cmd.clone(),
                 source,
             })?;
-        let marker = format!("__CAIRN_END_{}__", exec::nonce());
+        let marker = Arc::new(Mutex::new(String::new()));
         let sink = Arc::new(Mutex::new(Sink::Lines));
         let tail = Arc::new(Mutex::new(VecDeque::new()));
         let (tx, rx) = channel();
@@ -208,7 +212,7 @@ impl Context {
             let reader = Reader {
                 ctx: self.ctx,
                 stream,
-                marker: marker.clone(),
+                marker: Arc::clone(&marker),
                 sink: Arc::clone(&sink),
                 tail: Arc::clone(&tail),
                 output: Arc::clone(&self.output),
@@ -229,7 +233,7 @@ impl Context {
         if let Some(shell) = self.shell.as_mut() {
             let defined = shell
                 .stdin
-                .write_all(runner(&shell.marker).as_bytes())
+                .write_all(runner().as_bytes())
                 .and_then(|()| shell.stdin.flush());
             if defined.is_err() {
                 let tail = Vec::new();
@@ -290,13 +294,17 @@ impl Context {
         if let Ok(mut s) = shell.sink.lock() {
             *s = sink;
         }
+        let marker = end_marker();
+        if let Ok(mut m) = shell.marker.lock() {
+            m.clone_from(&marker);
+        }
         let (frame, data) = match input {
-            Some(Input::Source) => (source_frame(cmd, &shell.marker), None),
+            Some(Input::Source) => (source_frame(cmd), None),
             Some(Input::Data(f)) => {
                 let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-                (frame(cmd, &shell.marker, errexit, Some(len)), Some(f))
+                (frame(cmd, errexit, Some(len)), Some(f))
             }
-            None => (frame(cmd, &shell.marker, errexit, None), None),
+            None => (frame(cmd, errexit, None), None),
         };
         let write = || -> std::io::Result<()> {
             shell.stdin.write_all(frame.as_bytes())?;
@@ -304,6 +312,9 @@ impl Context {
                 f.rewind()?;
                 std::io::copy(&mut f, &mut shell.stdin)?;
             }
+            // Read by the runner once the command has ended, never by the command (whose
+            // stdin is /dev/null, its data, or closed).
+            shell.stdin.write_all(format!("{marker}\n").as_bytes())?;
             shell.stdin.flush()
         };
         let written = write();
@@ -354,67 +365,81 @@ pub fn quote(s: &str) -> String {
     crate::vars::template::shell_quote(s)
 }
 
-/// The shell function that runs one command (see `frame`), defined once in each context's
+/// A fresh end marker for one command.
+fn end_marker() -> String {
+    format!("__CAIRN_END_{}__", exec::nonce())
+}
+
+/// The shell functions that run one command (see `frame`), defined once in each context's
 /// shell. The command runs in the command substitution's subshell, with its positional
-/// parameters cleared and stdin empty (`/dev/null`, or closed where a bare chroot has none).
-/// Exported variables come back as `declare -x`, made global here since this is a function;
-/// they are adopted only when they differ from the last report, which most commands leave as
-/// it was.
-fn runner(marker: &str) -> String {
+/// parameters cleared and stdin empty (`/dev/null`, or closed where a bare chroot has none) or
+/// the first N bytes of the shell's stdin (`head -c N`, for a `pipe`). Exported variables come
+/// back as `declare -x`, made global here since this is a function; they are adopted only when
+/// they differ from the last report, which most commands leave as it was.
+///
+/// `__cairn_end` then reads the end marker, the line cairn wrote after the command (and its
+/// data), and prints it alone on a line of each stream, stdout with the status. The marker
+/// holds no secret the command could have read: it is in no variable and no function before
+/// the command has ended. xtrace (`bash -x` as the context's command, `set -x` in an `env:`
+/// file) is off while the runner's own lines run, and on again for the command, so a trace
+/// shows the command and never the runner.
+fn runner() -> String {
+    // The command's own lines, pasted twice below: bash 5.2 mis-handles errexit leaving a
+    // function called straight from a command substitution, so there is no function for them.
+    let run = concat!(
+        "if [ \"$2\" = 1 ]; then set -e -o pipefail; else set -o pipefail; fi\n",
+        "__cairn_c=$1; set --\n",
+        "case $__cairn_x in *x*) set -x;; esac\n",
+        "eval \"$__cairn_c\" 3>&-\n",
+        "{ __cairn_s=$?; builtin set +x; } 2>&-\n",
+        "export -p >&3; builtin printf 'cd -- %q\\n' \"$PWD\" >&3; exit $__cairn_s\n",
+    );
     format!(
         concat!(
-            "__cairn_m='{marker}'\n",
             "__cairn_run() {{\n",
-            "local __cairn_env\n",
+            "local __cairn_env __cairn_st\n",
             "__cairn_env=$( exec 3>&1 1>&4 4>&-\n",
+            // What the command leaves of its data is read all the same: left in the shell's
+            // stdin, it would be read as the next commands.
+            "if [ -n \"$3\" ]; then head -c \"$3\" | {{ (\n{run}); __cairn_s=$?\n",
+            "if [ -c /dev/null ]; then cat >/dev/null; ",
+            "else while IFS= read -r -d '' __cairn_d; do :; done; fi\n",
+            "exit $__cairn_s; }}; exit; fi\n",
             "if [ -c /dev/null ]; then exec </dev/null; else exec <&-; fi\n",
-            "if [ \"$2\" = 1 ]; then set -e -o pipefail; else set -o pipefail; fi\n",
-            "__cairn_c=$1; set --\n",
-            "eval \"$__cairn_c\" 3>&-\n",
-            "__cairn_s=$?; export -p >&3; printf 'cd -- %q\\n' \"$PWD\" >&3; exit $__cairn_s\n",
+            "{run}",
             "); __cairn_st=$?\n",
             "if [ \"$__cairn_env\" != \"$__cairn_last\" ]; then\n",
             "eval \"${{__cairn_env//declare -x /declare -gx }}\" 2>&-; __cairn_last=$__cairn_env\n",
             "fi\n",
-            "printf '%s %s\\n' \"$__cairn_m\" \"$__cairn_st\"; printf '%s\\n' \"$__cairn_m\" >&2\n",
-            "}}\n"
+            "__cairn_end \"$__cairn_st\"\n",
+            "}}\n",
+            "__cairn_end() {{\n",
+            "local __cairn_n\n",
+            "IFS= builtin read -r __cairn_n\n",
+            "builtin printf '\\n%s %s\\n' \"$__cairn_n\" \"$1\"; ",
+            "builtin printf '\\n%s\\n' \"$__cairn_n\" >&2\n",
+            "case $__cairn_x in *x*) builtin set -x;; esac\n",
+            "}}\n",
         ),
-        marker = marker,
+        run = run
     )
 }
 
-/// The text sent to a context's shell for one command. The command runs in a subshell, so
+/// Turns xtrace off for the runner, remembering whether it was on; its own trace goes nowhere.
+const XTRACE_OFF: &str = "{ __cairn_x=$-; builtin set +x; } 2>&-; ";
+
+/// The line sent to a context's shell for one command. The command runs in a subshell, so
 /// errexit or `exit` ends only it; when it succeeds, it reports its exported variables and
 /// directory on fd 3, which the context's shell then adopts. The command itself runs with fd 3
 /// closed, so a daemon it starts cannot hold the report open. Nothing here needs /dev/null or
-/// /dev/fd, which a bare chroot lacks.
-fn frame(cmd: &str, marker: &str, errexit: bool, data_len: Option<u64>) -> String {
-    if data_len.is_none() {
-        return format!("__cairn_run {} {} 4>&1\n", quote(cmd), u8::from(errexit));
-    }
-    let opts = if errexit {
-        "set -e -o pipefail"
-    } else {
-        "set -o pipefail"
-    };
-    let input = match data_len {
-        Some(n) => format!("head -c {n}"),
-        None => ":".to_string(),
-    };
+/// /dev/fd, which a bare chroot lacks. With `data_len`, that many bytes follow the line on
+/// the shell's stdin and are the command's stdin.
+fn frame(cmd: &str, errexit: bool, data_len: Option<u64>) -> String {
+    let len = data_len.map(|n| format!(" {n}")).unwrap_or_default();
     format!(
-        concat!(
-            "{{ __cairn_env=$( {input} | ( {opts}\n",
-            "eval {cmd} 3>&-\n",
-            "__cairn_s=$?; export -p >&3; printf 'cd -- %q\\n' \"$PWD\" >&3; exit $__cairn_s\n",
-            ") 3>&1 1>&4 4>&- ); __cairn_st=$?\n",
-            "eval \"$__cairn_env\" 2>&-\n",
-            "printf '%s %s\\n' '{marker}' \"$__cairn_st\"; printf '%s\\n' '{marker}' >&2\n",
-            "}} 4>&1\n"
-        ),
-        input = input,
-        opts = opts,
-        cmd = quote(cmd),
-        marker = marker,
+        "{XTRACE_OFF}__cairn_run {} {}{len} 4>&1\n",
+        quote(cmd),
+        u8::from(errexit)
     )
 }
 
@@ -426,13 +451,26 @@ enum Input {
     Source,
 }
 
-/// A script run in the context's shell itself (an `env:` file): what it defines stays.
-fn source_frame(script: &str, marker: &str) -> String {
+/// A script run in the context's shell itself (an `env:` file): what it defines stays. It may
+/// turn xtrace on or off for the commands after it.
+fn source_frame(script: &str) -> String {
     format!(
-        "{{ eval {script} 0<&-\nprintf '%s %s\\n' '{marker}' \"$?\"; printf '%s\\n' '{marker}' >&2\n}}\n",
+        concat!(
+            "{xoff}{{ case $__cairn_x in *x*) set -x;; esac; eval {script} 0<&-\n",
+            "{{ __cairn_s=$? __cairn_x=$-; builtin set +x; }} 2>&-; __cairn_end \"$__cairn_s\"\n",
+            "}}\n"
+        ),
+        xoff = XTRACE_OFF,
         script = quote(script),
-        marker = marker,
     )
+}
+
+/// A newline the reader has not passed on yet: it may be the one the runner prints before the
+/// end marker.
+#[derive(Clone, Copy)]
+enum Held {
+    Nothing,
+    Newline { empty_line: bool },
 }
 
 /// The longest piece of output passed on as one line.
@@ -441,7 +479,7 @@ const MAX_LINE: usize = 1 << 20;
 struct Reader {
     ctx: Ctx,
     stream: Stream,
-    marker: String,
+    marker: Arc<Mutex<String>>,
     sink: Arc<Mutex<Sink>>,
     tail: Arc<Mutex<VecDeque<String>>>,
     output: Arc<Output>,
@@ -451,18 +489,22 @@ struct Reader {
 impl Reader {
     /// Passes on the output line by line. A line longer than `MAX_LINE` (a command writing
     /// a gigabyte of binary to stdout) is passed on in pieces of that size rather than held
-    /// in memory whole; the last bytes of a piece stay for the next one, so that the end
-    /// marker and its status are never cut in two.
+    /// in memory whole; the end marker, always a short line of its own, is never cut.
+    ///
+    /// The runner prints a newline before the marker, so that the marker starts a line even
+    /// after output without a final newline; that newline is not the command's, so the last
+    /// newline before the marker is held back until the next line shows whether it is.
     fn run(self, input: Box<dyn Read + Send>) {
         let mut reader = BufReader::with_capacity(64 * 1024, input);
         let mut line = Vec::new();
-        let keep = self.marker.len() + 32;
+        let mut held = Held::Nothing;
         loop {
             let buf = match reader.fill_buf() {
                 Ok(b) if !b.is_empty() => b,
                 _ => {
+                    self.release(held);
                     if !line.is_empty() {
-                        self.line(&line);
+                        self.emit(&line);
                     }
                     let _ = self.tx.send(Event::Closed);
                     return;
@@ -472,57 +514,113 @@ impl Reader {
                 Some(i) => {
                     line.extend_from_slice(&buf[..=i]);
                     reader.consume(i + 1);
-                    self.line(&line);
+                    held = self.line(&line, held);
                     line.clear();
                 }
                 None => {
                     let n = buf.len();
                     line.extend_from_slice(buf);
                     reader.consume(n);
-                    if line.len() >= MAX_LINE + keep {
-                        let cut = line.len() - keep;
-                        self.line(&line[..cut]);
-                        line.drain(..cut);
+                    if line.len() >= MAX_LINE {
+                        self.release(std::mem::replace(&mut held, Held::Nothing));
+                        self.emit(&line);
+                        line.clear();
                     }
                 }
             }
         }
     }
 
-    fn line(&self, line: &[u8]) {
-        let marker = self.marker.as_bytes();
-        let found = line.windows(marker.len()).position(|w| w == marker);
-        let content = match found {
-            Some(p) => &line[..p],
-            None => line,
+    /// Handles one whole line (ending in a newline), `held` saying whether the newline that
+    /// ended the line before it is still held back; returns whether this one's is.
+    fn line(&self, line: &[u8], held: Held) -> Held {
+        if let Some(status) = self.marker_status(line) {
+            // The held newline was the runner's.
+            let _ = self.tx.send(Event::Marker(self.stream, status));
+            return Held::Nothing;
+        }
+        self.release(held);
+        let content = &line[..line.len() - 1];
+        self.emit(content);
+        Held::Newline {
+            empty_line: content.is_empty(),
+        }
+    }
+
+    /// Passes on a held newline: it was the command's after all.
+    fn release(&self, held: Held) {
+        let Held::Newline { empty_line } = held else {
+            return;
         };
-        if !content.is_empty() {
-            let mut sink = match self.sink.lock() {
-                Ok(s) => s,
-                Err(p) => p.into_inner(),
-            };
-            match &mut *sink {
-                Sink::Capture(file) if self.stream == Stream::Stdout => {
-                    let _ = file.write_all(content);
-                }
-                _ => {
-                    let text = String::from_utf8_lossy(content);
-                    let text = text.strip_suffix('\n').unwrap_or(&text);
-                    let text = text.strip_suffix('\r').unwrap_or(text);
-                    if let Ok(mut t) = self.tail.lock() {
-                        if t.len() == TAIL_LINES {
-                            t.pop_front();
-                        }
-                        t.push_back(format!("[{}] {text}", self.ctx));
-                    }
-                    self.output.line(self.ctx, self.stream, text);
-                }
+        let mut sink = match self.sink.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        match &mut *sink {
+            Sink::Capture(file) if self.stream == Stream::Stdout => {
+                let _ = file.write_all(b"\n");
+            }
+            // A line with text was shown when it came; an empty one is shown now.
+            _ if empty_line => {
+                drop(sink);
+                self.show("");
+            }
+            _ => {}
+        }
+    }
+
+    /// Some(status) if `line` is the current end marker, alone on its line (with the status
+    /// after it on stdout).
+    fn marker_status(&self, line: &[u8]) -> Option<Option<i32>> {
+        let marker = match self.marker.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        if marker.is_empty() {
+            return None;
+        }
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let rest = line.strip_prefix(marker.as_bytes())?;
+        if rest.is_empty() {
+            return Some(None);
+        }
+        let digits = rest.strip_prefix(b" ")?;
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        Some(std::str::from_utf8(digits).ok()?.parse().ok())
+    }
+
+    /// Passes on a piece of the command's output, without its newline: a file gets the bytes
+    /// as they are, the user a line.
+    fn emit(&self, content: &[u8]) {
+        if content.is_empty() {
+            return;
+        }
+        let mut sink = match self.sink.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        match &mut *sink {
+            Sink::Capture(file) if self.stream == Stream::Stdout => {
+                let _ = file.write_all(content);
+            }
+            _ => {
+                drop(sink);
+                let text = String::from_utf8_lossy(content);
+                self.show(text.strip_suffix('\r').unwrap_or(&text));
             }
         }
-        if let Some(p) = found {
-            let rest = String::from_utf8_lossy(&line[p + marker.len()..]);
-            let status = rest.trim().parse().ok();
-            let _ = self.tx.send(Event::Marker(self.stream, status));
+    }
+
+    fn show(&self, text: &str) {
+        if let Ok(mut t) = self.tail.lock() {
+            if t.len() == TAIL_LINES {
+                t.pop_front();
+            }
+            t.push_back(format!("[{}] {text}", self.ctx));
         }
+        self.output.line(self.ctx, self.stream, text);
     }
 }
