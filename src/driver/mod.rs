@@ -15,7 +15,8 @@ use crate::diag::source::{Dialect, SourceFile, Span};
 use crate::diag::suggest::unknown;
 use crate::exec::contexts::{Contexts, Fail};
 use crate::plan::{Resolved, resolve_commands};
-use crate::recipe::load::{parse_commands, parse_commands_with, scalar_text};
+use crate::recipe::load::commands::CommandParser;
+use crate::recipe::load::scalar_text;
 use crate::recipe::{Command, Ctx, Text};
 use crate::vars::template::Renderer;
 use crate::vars::{Mode, Origin, Resolver, Scope};
@@ -123,6 +124,7 @@ impl Driver {
             None => read_yaml(path, "cannot read driver file", dialect)?,
         };
         let entries = root.map("a driver file")?;
+        let no_aliases = crate::recipe::alias::Aliases::default();
         let mut driver = Driver {
             name: path
                 .file_stem()
@@ -170,11 +172,14 @@ impl Driver {
                             _ => items.push(item.clone()),
                         }
                     }
-                    let cmds = if driver.kameleon {
-                        parse_commands_with(&items, aliases)?
+                    // Only a Kameleon driver calls the recipe's aliases, as Kameleon's
+                    // checkpoint steps do; a native driver's commands are its own.
+                    let aliases = if driver.kameleon {
+                        aliases
                     } else {
-                        parse_commands(&items)?
+                        &no_aliases
                     };
+                    let cmds = CommandParser::for_driver(aliases).parse(&items)?;
                     driver.ops.insert(op, cmds);
                 }
             }

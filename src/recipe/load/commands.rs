@@ -1,16 +1,14 @@
 //! The parser of a command list: `exec_*`, `pipe`, `rescue`, `test`, `group`, `breakpoint`,
 //! `reload_context` and alias calls, as recipe steps and driver operations hold them.
 
-use indexmap::IndexMap;
-
+use super::data::DataFiles;
 use super::hooks::is_hook;
-use super::step::StepLoader;
 use super::values::scalar_text;
 use crate::diag::error::{Diagnostic, Error, Result};
 use crate::diag::suggest::unknown;
 use crate::recipe::alias::Aliases;
 use crate::recipe::dialect::Dialect;
-use crate::recipe::model::{Command, Ctx, StepVars, Text};
+use crate::recipe::model::{Command, Ctx, Text};
 use crate::yaml::Node;
 
 /// The keys of a microstep that are not commands.
@@ -36,7 +34,41 @@ pub(crate) const COMMAND_KEYS: [&str; 9] = [
     "reload_context",
 ];
 
-impl StepLoader {
+/// Reads command lists: a recipe step's, which may call the recipe's aliases and find its
+/// `$${kameleon_data_dir}` files along the step search path, or a driver operation's.
+pub struct CommandParser<'a> {
+    aliases: &'a Aliases,
+    data: DataFiles<'a>,
+}
+
+impl<'a> CommandParser<'a> {
+    /// The commands of a recipe's steps.
+    pub(super) fn new(aliases: &'a Aliases, data: DataFiles<'a>) -> Self {
+        CommandParser { aliases, data }
+    }
+
+    /// The commands of a driver operation, which may call `aliases` (a Kameleon driver calls
+    /// the recipe's). A driver has no steps directory to find a data file in.
+    pub fn for_driver(aliases: &'a Aliases) -> Self {
+        CommandParser {
+            aliases,
+            data: DataFiles::none(),
+        }
+    }
+
+    pub(super) fn aliases(&self) -> &'a Aliases {
+        self.aliases
+    }
+
+    /// A command list, in order; an alias call stands for its commands.
+    pub fn parse(&self, items: &[Node]) -> Result<Vec<Command>> {
+        let mut out = Vec::new();
+        for item in items {
+            out.extend(self.commands(item, 0)?);
+        }
+        Ok(out)
+    }
+
     /// One command item; an alias call expands to several.
     pub(super) fn commands(&self, item: &Node, depth: usize) -> Result<Vec<Command>> {
         // Kameleon calls an alias that takes no argument by its bare name (`- mount_chroot`).
@@ -68,7 +100,7 @@ impl StepLoader {
         let key = k.str("a command name")?;
         if let Some(ctx) = Ctx::from_exec_key(key) {
             let mut cmd = command_text(v, &format!("`{key}`"))?;
-            self.data(&mut cmd)?;
+            self.data.resolve(&mut cmd)?;
             return Ok(vec![Command::Exec { ctx, cmd }]);
         }
         let sub = |node: &Node| -> Result<Command> {
@@ -88,7 +120,7 @@ impl StepLoader {
                             k.as_str().and_then(Ctx::from_exec_key).unwrap_or(Ctx::Local),
                             {
                                 let mut t = command_text(v, "a pipe command")?;
-                                self.data(&mut t)?;
+                                self.data.resolve(&mut t)?;
                                 t
                             },
                         )),
@@ -212,32 +244,4 @@ fn arity(v: &Node, what: &str, expected: &str, got: usize) -> Error {
         format!("`{what}` takes {expected}, but {got} given"),
     )
     .into()
-}
-
-/// Commands outside any step, as driver operations hold them. Aliases are not available there.
-pub fn parse_commands(items: &[Node]) -> Result<Vec<Command>> {
-    parse_commands_with(items, &Aliases::default())
-}
-
-/// Commands that may call `aliases`, as a Kameleon driver's operations call the recipe's.
-pub fn parse_commands_with(items: &[Node], aliases: &Aliases) -> Result<Vec<Command>> {
-    let loader = StepLoader {
-        step_dirs: Vec::new(),
-        include_steps: Vec::new(),
-        aliases: aliases.clone(),
-        globals: IndexMap::new(),
-        cli_globals: Vec::new(),
-        dialect: Dialect::Native,
-        files: Some(Dialect::Native),
-        recipe_name: String::new(),
-        recipe_dir: String::new(),
-        current: StepVars::default(),
-        step_files: Vec::new(),
-        sections: Vec::new(),
-    };
-    let mut out = Vec::new();
-    for item in items {
-        out.extend(loader.commands(item, 0)?);
-    }
-    Ok(out)
 }

@@ -28,7 +28,6 @@ use search::step_dirs;
 use step::StepLoader;
 
 pub use chain::{LoadOptions, recipe_name};
-pub use commands::{parse_commands, parse_commands_with};
 pub use values::{boolean, scalar_text};
 
 pub fn load(path: &Path) -> Result<Recipe> {
@@ -89,7 +88,7 @@ pub fn load_with(path: &Path, opts: &LoadOptions<'_>) -> Result<Recipe> {
     };
     for g in globals.values_mut() {
         if let GlobalValue::Text(t) = &mut g.value {
-            loader.data(t)?;
+            loader.data_files().resolve(t)?;
         }
     }
     loader.globals = globals.clone();

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 
 use indexmap::IndexMap;
 
+use super::commands::CommandParser;
+use super::data::DataFiles;
 use super::hooks::{PendingHooks, register_hooks};
+use super::microstep::microstep_item;
 use super::search::find_step_file;
 use super::values::scalar_text;
 use crate::diag::error::{Diagnostic, Result};
@@ -36,6 +39,23 @@ pub(super) struct StepLoader {
 }
 
 impl StepLoader {
+    /// Where the data files of the step being read are found, and what their paths may use.
+    pub(super) fn data_files(&self) -> DataFiles<'_> {
+        DataFiles {
+            step_dirs: &self.step_dirs,
+            recipe_name: &self.recipe_name,
+            recipe_dir: &self.recipe_dir,
+            globals: Some(&self.globals),
+            cli_globals: &self.cli_globals,
+            dialect: self.dialect,
+            step: Some(&self.current),
+        }
+    }
+
+    fn parser(&self) -> CommandParser<'_> {
+        CommandParser::new(&self.aliases, self.data_files())
+    }
+
     pub(super) fn step(&mut self, section: &str, item: &Node) -> Result<Step> {
         let (name_node, args) = match item.single_entry() {
             Some((k, v)) => (k, Some(v)),
@@ -93,7 +113,7 @@ impl StepLoader {
             if let Some((k, v)) = arg.single_entry() {
                 let key = k.str("a variable name")?.to_string();
                 let mut value = scalar_text(v, &format!("argument `{key}`"))?;
-                self.data(&mut value)?;
+                self.data_files().resolve(&mut value)?;
                 step.vars.args.insert(key.clone(), Var { name: key, value });
             } else if arg.as_str().is_some() {
                 selection.push(arg);
@@ -159,7 +179,7 @@ impl StepLoader {
             let key = k.str("a name")?.to_string();
             if !matches!(v.value, Value::Seq(_)) {
                 let mut value = scalar_text(v, &format!("step variable `{key}`"))?;
-                self.data(&mut value)?;
+                self.data_files().resolve(&mut value)?;
                 step.vars
                     .defaults
                     .insert(key.clone(), Var { name: key, value });
@@ -175,7 +195,7 @@ impl StepLoader {
                 let mut ms = Microstep::new(name, k.span.clone());
                 let mut hooks = Vec::new();
                 for cmd in cmds {
-                    self.microstep_item(&mut ms, cmd, &mut hooks)?;
+                    microstep_item(&self.parser(), &mut ms, cmd, &mut hooks)?;
                 }
                 if !hooks.is_empty() {
                     pending.push((ms.clone(), hooks));
