@@ -258,6 +258,45 @@ fn a_driver_file_without_list_is_a_driver_error() {
     assert!(!t.exists("build/recipe/ran"));
 }
 
+/// Driver operations are read by the recipe's command parser, but only a Kameleon driver may
+/// call the recipe's aliases: in a native driver a recipe alias is an unknown command, reported
+/// at its place in the driver file before anything runs.
+#[test]
+fn a_native_driver_cannot_call_the_recipes_aliases() {
+    let t = Test::new()
+        .file(
+            "own.yaml",
+            r#"
+            create:
+              - exec_local: "true"
+            apply:
+              - exec_local: "true"
+            list:
+              - mark: []
+            "#,
+        )
+        .file(
+            "recipe.yaml",
+            r#"
+            checkpoint: ./own.yaml
+            aliases:
+              mark:
+                - exec_local: touch marked
+            setup:
+              - s:
+                  - m:
+                      - mark: []
+                      - exec_local: touch ran
+            "#,
+        );
+    let run = t.cairn(&["build", "recipe.yaml", "-c"]);
+    run.code(3)
+        .stderr_has("unknown command `mark`")
+        .stderr_has("own.yaml:6:5");
+    assert!(!t.exists("build/recipe/ran"), "nothing runs\n{run}");
+    assert!(!t.exists("build/recipe/marked"), "nothing runs\n{run}");
+}
+
 /// Two microsteps on the hardlink driver: the first makes three files, the second changes one
 /// of them in place (an append writes into the file's inode).
 fn hardlink_recipe() -> Test {
