@@ -12,6 +12,7 @@ mod commands;
 mod cost;
 mod debian;
 mod dialect;
+mod diskfull;
 mod drivers;
 mod errors;
 mod explain;

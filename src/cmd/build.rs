@@ -242,10 +242,17 @@ pub fn run(args: &BuildArgs, color: bool) -> Result<()> {
     engine.contexts.stop_all();
     let status = match &result {
         Ok(()) => RunStatus::Succeeded,
-        Err(Error::Interrupted { .. }) => RunStatus::Interrupted,
+        // A full disk stopped the run where it was: the next build resumes it.
+        Err(Error::Interrupted { .. } | Error::NoSpace(_)) => RunStatus::Interrupted,
         Err(_) => RunStatus::Failed,
     };
-    db.end_run(run_id, status)?;
+    // When this write fails too (the disk is still full), the run stays recorded as running,
+    // which the next start reports as interrupted: the error that ended the run is the one
+    // to show.
+    let ended = db.end_run(run_id, status);
+    if result.is_ok() {
+        ended?;
+    }
     let (outcome, exit_code) = match &result {
         Ok(()) => (RunOutcome::Succeeded, 0),
         Err(e @ Error::Interrupted { .. }) => (RunOutcome::Interrupted, e.exit_code()),

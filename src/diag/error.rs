@@ -103,6 +103,17 @@ impl Diagnostic {
     }
 }
 
+/// The bytes an unprivileged writer can still use on the file system holding `dir`.
+pub fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+    let st = nix::sys::statvfs::statvfs(dir).ok()?;
+    Some(st.blocks_available() as u64 * st.fragment_size() as u64)
+}
+
+/// Whether a command's last lines of output say that it ran out of disk space.
+pub fn says_disk_full(tail: &[String]) -> bool {
+    tail.iter().any(|l| l.contains("No space left on device"))
+}
+
 /// What cairn knows about a command that failed, to tell the user where and why.
 #[derive(Debug, Clone)]
 pub struct CommandFailure {
@@ -132,6 +143,10 @@ pub enum Error {
     Interrupted { signal: i32, resume: String },
     #[error("{}", .0.message)]
     Locked(Box<Diagnostic>),
+    /// The disk filled up under something cairn itself was writing (its state database, a
+    /// checkpoint it copies): one error naming what and where, whatever the layer.
+    #[error("{}", .0.message)]
+    NoSpace(Box<Diagnostic>),
     #[error("{what} {}: {source}", .path.display())]
     Io {
         what: &'static str,
@@ -157,10 +172,36 @@ impl From<Diagnostic> for Error {
 
 impl Error {
     pub fn io(what: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Error {
-        Error::Io {
-            what,
-            path: path.into(),
-            source,
+        let path = path.into();
+        if source.raw_os_error() == Some(nix::libc::ENOSPC) {
+            return Error::no_space(&format!("{} ({what})", path.display()), &path);
+        }
+        Error::Io { what, path, source }
+    }
+
+    /// A full disk while cairn wrote `what` at `path`.
+    pub fn no_space(what: &str, path: &std::path::Path) -> Error {
+        let dir = path.parent().unwrap_or(path);
+        let mut d = Diagnostic::new(format!("no space left on device: cannot write {what}"));
+        if let Some(free) = free_bytes(dir) {
+            d = d.note(format!(
+                "the file system holding {} has {free} bytes free",
+                dir.display()
+            ));
+        }
+        Error::NoSpace(Box::new(d.hint(format!(
+            "free space there (`df -h {}`); nothing half-written was kept, and the next \
+             `cairn build` reports this run as interrupted and resumes it where it stopped \
+             (`--restart` starts over)",
+            dir.display()
+        ))))
+    }
+
+    /// Adds a note to an error that carries a diagnostic (what happened before it).
+    pub fn with_note(self, note: String) -> Error {
+        match self {
+            Error::NoSpace(d) => Error::NoSpace(Box::new(d.note(note))),
+            e => e,
         }
     }
 
@@ -177,7 +218,7 @@ impl Error {
             | Error::Verify(_)
             | Error::Io { .. }
             | Error::Other(_) => exit::COMMAND_FAILED,
-            Error::Checkpoint(_) | Error::State(_) => exit::CHECKPOINT,
+            Error::Checkpoint(_) | Error::State(_) | Error::NoSpace(_) => exit::CHECKPOINT,
             Error::Locked(_) => exit::LOCKED,
             Error::Interrupted { signal, .. } => 128 + signal,
         }
@@ -189,6 +230,7 @@ impl Error {
             Error::BadInput(d)
             | Error::Checkpoint(d)
             | Error::Locked(d)
+            | Error::NoSpace(d)
             | Error::Breakpoint(d)
             | Error::Verify(d) => d.render(&mut out, color),
             Error::CommandFailed(f) => {
@@ -203,6 +245,13 @@ impl Error {
                 if !f.tail.is_empty() {
                     d.notes
                         .push(format!("its last lines of output:\n{}", f.tail.join("\n")));
+                }
+                if says_disk_full(&f.tail) {
+                    d.hint = Some(
+                        "the disk is full: free space, then run the `To resume:` command above \
+                         to run this microstep again"
+                            .into(),
+                    );
                 }
                 d.render(&mut out, color);
             }

@@ -508,6 +508,13 @@ impl BoundDriver {
                 if !c.tail.is_empty() {
                     d = d.note(format!("its last lines of output:\n{}", c.tail.join("\n")));
                 }
+                if crate::diag::error::says_disk_full(&c.tail) {
+                    d = d.hint(
+                        "the disk is full: free space where the driver writes its checkpoints, \
+                         then run the build again; a checkpoint whose creation failed is never \
+                         used, and the next build makes it again",
+                    );
+                }
                 d.span = c.span;
                 Error::checkpoint(d)
             }

@@ -177,13 +177,22 @@ impl<'a> Engine<'a> {
                 .and_then(|()| self.record_state_files(ms));
             let error = match result {
                 Ok(()) => {
-                    self.db.step_finished(
+                    let recorded = self.db.step_finished(
                         self.run_id,
                         seq,
                         StepStatus::Completed,
                         Some(0),
                         None,
-                    )?;
+                    );
+                    if let Err(e) = recorded {
+                        // A full disk: the microstep stays recorded as started, so the next
+                        // build runs it again.
+                        self.clean_after_failure(plan, ms);
+                        return Err(Error::from(e).with_note(format!(
+                            "{} had completed; it is not recorded as done and will run again",
+                            ms.slug
+                        )));
+                    }
                     let took = ran.elapsed().as_secs_f64();
                     if let Err(e) = self.maybe_checkpoint(plan, ms, took) {
                         // Ctrl+C while the driver saves the state is an interruption, not a
@@ -207,8 +216,28 @@ impl<'a> Engine<'a> {
             if ms.atomic {
                 detail = format!("{detail}; {}", self.undo(plan, ms));
             }
-            self.db
-                .step_finished(self.run_id, seq, StepStatus::Failed, code, Some(&detail))?;
+            let recorded =
+                self.db
+                    .step_finished(self.run_id, seq, StepStatus::Failed, code, Some(&detail));
+            if let Err(e) = recorded {
+                self.end_event(ms, MicrostepStatus::Failed, exit_status, t);
+                self.clean_after_failure(plan, ms);
+                let before = match &error {
+                    Error::CommandFailed(f) => format!(
+                        "before that, microstep {} failed: command in context `{}` exited with \
+                         status {}{}",
+                        f.slug,
+                        f.context,
+                        f.status,
+                        f.tail
+                            .last()
+                            .map(|l| format!(", its last line of output: {l}"))
+                            .unwrap_or_default()
+                    ),
+                    other => format!("before that: {other}"),
+                };
+                return Err(Error::from(e).with_note(before));
+            }
             if self.settings.interactive {
                 let output = Arc::clone(&self.output);
                 // The status line stays cleared while the person reads and answers.

@@ -60,6 +60,7 @@ pub enum ErrorKind {
     Locked,
     Interrupted,
     Io,
+    NoSpace,
     Other,
 }
 
@@ -76,6 +77,7 @@ impl ErrorKind {
             Error::Locked(_) => ErrorKind::Locked,
             Error::Interrupted { .. } => ErrorKind::Interrupted,
             Error::Io { .. } => ErrorKind::Io,
+            Error::NoSpace(_) => ErrorKind::NoSpace,
             Error::Other(_) => ErrorKind::Other,
         }
     }
@@ -121,6 +123,7 @@ impl ErrorFields {
             Error::BadInput(d)
             | Error::Checkpoint(d)
             | Error::Locked(d)
+            | Error::NoSpace(d)
             | Error::Breakpoint(d)
             | Error::Verify(d) => Some(d),
             _ => None,

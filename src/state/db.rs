@@ -101,6 +101,30 @@ fn uri_escape(path: &Path) -> String {
     out
 }
 
+/// What a write statement records, for the error that says the disk is full.
+fn written(sql: &str) -> &'static str {
+    let table = [
+        "INSERT OR REPLACE INTO ",
+        "INSERT INTO ",
+        "UPDATE ",
+        "DELETE FROM ",
+    ]
+    .iter()
+    .find_map(|verb| sql.trim_start().strip_prefix(verb))
+    .and_then(|rest| {
+        rest.split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+            .next()
+    });
+    match table {
+        Some("runs") => "the run record",
+        Some("steps") => "the microstep record",
+        Some("journal") => "the rollback journal",
+        Some("state_files") => "the state files' checksums",
+        Some(t) if t.starts_with("checkpoint") => "the checkpoint record",
+        _ => "a record",
+    }
+}
+
 /// Turns "the UPDATE matched no row" into `missing`.
 fn one_row(changed: usize, missing: impl FnOnce() -> StateError) -> Result<()> {
     if changed == 0 { Err(missing()) } else { Ok(()) }
@@ -191,6 +215,11 @@ impl StateDb {
     }
 
     fn migrate(&self) -> Result<()> {
+        self.create_schema()
+            .map_err(|e| e.writing("the schema (a new build dir)"))
+    }
+
+    fn create_schema(&self) -> Result<()> {
         // A write transaction, so two cairns opening a fresh build dir do not
         // both decide to create the schema.
         let tx = self.write_tx()?;
@@ -220,7 +249,9 @@ impl StateDb {
 
     fn execute(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
         let mut stmt = self.conn.prepare_cached(sql).at(&self.path)?;
-        stmt.execute(params).at(&self.path)
+        stmt.execute(params)
+            .at(&self.path)
+            .map_err(|e| e.writing(written(sql)))
     }
 
     fn query<T>(
@@ -601,6 +632,16 @@ impl StateDb {
     /// Replaces every row previously recorded for `checkpoint_id`; `files` are
     /// `(path, sha1 hex or "missing")`.
     pub fn record_state_files(
+        &self,
+        checkpoint_id: &str,
+        slug: &str,
+        files: &[(String, String)],
+    ) -> Result<()> {
+        self.replace_state_files(checkpoint_id, slug, files)
+            .map_err(|e| e.writing("the state files' checksums"))
+    }
+
+    fn replace_state_files(
         &self,
         checkpoint_id: &str,
         slug: &str,

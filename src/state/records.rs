@@ -55,13 +55,33 @@ pub enum StateError {
     NoSuchCheckpoint(String),
     #[error("no rollback journal entry {0}")]
     NoSuchJournalEntry(i64),
+    /// The file system holding the database is full: SQLite rolled the write back, so the
+    /// database holds what it held before it.
+    #[error("no space left on device: cannot write {what} to the state database {}", path.display())]
+    DiskFull { path: PathBuf, what: &'static str },
+}
+
+impl StateError {
+    /// Names what was being written when the disk filled up.
+    pub(super) fn writing(self, what: &'static str) -> StateError {
+        match self {
+            StateError::DiskFull { path, .. } => StateError::DiskFull { path, what },
+            e => e,
+        }
+    }
 }
 
 pub type Result<T> = std::result::Result<T, StateError>;
 
 impl From<StateError> for crate::Error {
     fn from(e: StateError) -> crate::Error {
-        crate::Error::State(Box::new(e))
+        match e {
+            StateError::DiskFull { path, what } => crate::Error::no_space(
+                &format!("{what} to the state database {}", path.display()),
+                &path,
+            ),
+            e => crate::Error::State(Box::new(e)),
+        }
     }
 }
 
@@ -73,10 +93,31 @@ pub(super) trait AtPath<T> {
 
 impl<T> AtPath<T> for rusqlite::Result<T> {
     fn at(self, path: &Path) -> Result<T> {
-        self.map_err(|source| StateError::Sqlite {
-            path: path.to_path_buf(),
-            source,
+        self.map_err(|source| {
+            if disk_full(&source, path) {
+                return StateError::DiskFull {
+                    path: path.to_path_buf(),
+                    what: "a record",
+                };
+            }
+            StateError::Sqlite {
+                path: path.to_path_buf(),
+                source,
+            }
         })
+    }
+}
+
+/// SQLite says SQLITE_FULL when a write finds no room; a failed write or sync can also come
+/// back as a plain I/O error, which is a full disk when the file system has no space left.
+fn disk_full(e: &rusqlite::Error, path: &Path) -> bool {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => true,
+        Some(rusqlite::ErrorCode::SystemIoFailure) => path
+            .parent()
+            .and_then(crate::diag::error::free_bytes)
+            .is_some_and(|free| free == 0),
+        _ => false,
     }
 }
 

@@ -91,3 +91,53 @@ impl Drop for LoopFs {
         }
     }
 }
+
+/// A tmpfs of a few bytes mounted on `<tempdir>/mnt`, to fill up; unmounted when dropped.
+pub struct Tmpfs {
+    dir: tempfile::TempDir,
+    mounted: bool,
+}
+
+impl Tmpfs {
+    pub fn new(name: &str, bytes: u64) -> Result<Tmpfs, String> {
+        if let Some(why) = missing(&["mount", "umount"], true) {
+            return Err(why);
+        }
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("cairn-{name}-"))
+            .tempdir()
+            .map_err(|e| e.to_string())?;
+        let mut fs = Tmpfs {
+            dir,
+            mounted: false,
+        };
+        std::fs::create_dir(fs.mnt()).map_err(|e| e.to_string())?;
+        let size = format!("size={bytes},mode=0755");
+        sh(
+            "mount",
+            &[
+                "-t",
+                "tmpfs",
+                "-o",
+                &size,
+                name,
+                &fs.mnt().display().to_string(),
+            ],
+        )?;
+        fs.mounted = true;
+        Ok(fs)
+    }
+
+    pub fn mnt(&self) -> PathBuf {
+        self.dir.path().join("mnt")
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let mnt = self.mnt().display().to_string();
+        if self.mounted && sh("umount", &[&mnt]).is_err() {
+            let _ = sh("umount", &["-l", &mnt]);
+        }
+    }
+}
