@@ -17,36 +17,22 @@ use crate::plan::id as checkpoint_id;
 use crate::recipe::Text;
 use crate::vars::{Origin, Scope};
 
-/// A scope like a recipe's for a driver used outside any recipe.
-fn scratch_scope(build_dir: &Path, target: &Path, globals: &[(String, String)]) -> Scope {
-    let mut scope = Scope::default();
-    let mut set = |name: &str, value: String, origin| {
+/// A scope like a recipe's for a driver used outside any recipe: the built-ins of a build in
+/// the scratch dir, `rootfs` and `target` as globals, and `-g` values.
+fn scratch_scope(build_dir: &Path, target: &Path, globals: &[(String, String)]) -> Arc<Scope> {
+    let mut scope = crate::plan::builtins("driver-check", build_dir, build_dir, true);
+    for name in ["rootfs", "target"] {
         scope.set(
             name,
-            Text::new(value, Span::synthetic("driver check")),
-            origin,
+            Text::new(
+                target.display().to_string(),
+                Span::synthetic("driver check"),
+            ),
+            Origin::Global,
         );
-    };
-    set("recipe_name", "driver-check".into(), Origin::Builtin);
-    set(
-        "recipe_dir",
-        build_dir.display().to_string(),
-        Origin::Builtin,
-    );
-    set(
-        "build_dir",
-        build_dir.display().to_string(),
-        Origin::Builtin,
-    );
-    set("checkpointing_enabled", "true".into(), Origin::Builtin);
-    let exe = std::env::current_exe().unwrap_or_else(|_| "cairn".into());
-    set("cairn_exe", exe.display().to_string(), Origin::Builtin);
-    set("rootfs", target.display().to_string(), Origin::Global);
-    set("target", target.display().to_string(), Origin::Global);
-    for (k, v) in globals {
-        set(k, v.clone(), Origin::CommandLine);
     }
-    scope
+    scope.set_command_line(globals, crate::recipe::dialect::Dialect::Native);
+    Arc::new(scope)
 }
 
 fn scratch_dir() -> Result<tempfile::TempDir> {

@@ -82,12 +82,11 @@ fn register_secrets(plan: &crate::plan::Plan) {
             crate::recipe::model::GlobalValue::Map(_) => Vec::new(),
         })
         .collect();
-    let renderer = crate::vars::template::Renderer::default();
-    let resolver = crate::vars::Resolver::new(&plan.global_scope, &renderer);
+    let resolver = crate::vars::Resolver::new(&plan.global_scope);
     let names: Vec<String> = plan
         .global_scope
         .iter()
-        .map(|(n, _)| n.clone())
+        .map(|(n, _)| n.to_string())
         .filter(|n| crate::diag::secrets::is_secret_name(n, &declared))
         .collect();
     for name in names {

@@ -7,6 +7,7 @@ pub mod builtin;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 
@@ -18,7 +19,6 @@ use crate::plan::{Resolved, resolve_commands};
 use crate::recipe::load::commands::CommandParser;
 use crate::recipe::load::scalar_text;
 use crate::recipe::{Command, Ctx, Text};
-use crate::vars::template::Renderer;
 use crate::vars::{Mode, Origin, Resolver, Scope};
 use crate::yaml::read_yaml;
 
@@ -307,31 +307,20 @@ pub fn find(spec: &Text, recipe_dirs: &[PathBuf], step_dirs: &[PathBuf]) -> Resu
 /// A driver bound to one build: its variables resolved against the recipe's globals.
 pub struct BoundDriver {
     pub driver: Driver,
-    scope: Scope,
-    renderer: Renderer,
+    scope: Arc<Scope>,
 }
 
 impl BoundDriver {
-    /// Driver variables sit above built-ins and below the recipe's globals, which override them.
-    pub fn bind(driver: Driver, globals: &Scope) -> BoundDriver {
-        let mut scope = Scope::default();
-        for (name, b) in globals.iter_all() {
-            if b.origin == Origin::Builtin {
-                scope.set(name, b.value.clone(), b.origin);
-            }
-        }
+    /// Driver variables sit above built-ins and below the recipe's globals, which override them
+    /// (`Origin::Driver`'s place in the precedence).
+    pub fn bind(driver: Driver, globals: &Arc<Scope>) -> BoundDriver {
+        let mut scope = Scope::child(Arc::clone(globals));
         for (name, text) in &driver.variables {
             scope.set(name, text.clone(), Origin::Driver);
         }
-        for (name, b) in globals.iter_all() {
-            if b.origin != Origin::Builtin {
-                scope.set(name, b.value.clone(), b.origin);
-            }
-        }
         BoundDriver {
             driver,
-            scope,
-            renderer: Renderer::default(),
+            scope: Arc::new(scope),
         }
     }
 
@@ -374,12 +363,12 @@ impl BoundDriver {
         let Some(cmds) = self.driver.ops.get(&op) else {
             return Ok(Vec::new());
         };
-        let mut scope = self.scope.clone();
+        let mut scope = Scope::child(Arc::clone(&self.scope));
         for (name, value) in extra {
             scope.set(
                 name,
                 Text::new(*value, Span::synthetic("checkpoint")),
-                Origin::Builtin,
+                Origin::Operation,
             );
         }
         let name = if op == Op::Mutate {
@@ -396,9 +385,9 @@ impl BoundDriver {
         scope.set(
             name,
             Text::new(value, Span::synthetic("checkpoint")),
-            Origin::Builtin,
+            Origin::Operation,
         );
-        let r = Resolver::new(&scope, &self.renderer);
+        let r = Resolver::new(&scope);
         resolve_commands(&r, cmds, Mode::Run)
     }
 
@@ -420,7 +409,7 @@ impl BoundDriver {
 
     /// A driver variable's value, for messages (`target`, say).
     pub fn variable(&self, name: &str) -> Option<String> {
-        let r = Resolver::new(&self.scope, &self.renderer);
+        let r = Resolver::new(&self.scope);
         r.value(name, Mode::Run).ok().flatten()
     }
 

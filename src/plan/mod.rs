@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 
@@ -19,7 +20,6 @@ use crate::recipe::dialect::Dialect;
 use crate::recipe::{
     Command, Ctx, GlobalValue, Microstep, OnCheckpoint, Recipe, Section, Step, StepVars, Text,
 };
-use crate::vars::template::Renderer;
 use crate::vars::{Mode, Origin, Resolver, Scope};
 
 /// A command with every variable resolved.
@@ -104,8 +104,9 @@ pub struct Plan {
     pub build_dir: PathBuf,
     pub errexit: bool,
     pub contexts: BTreeMap<Ctx, ContextSpec>,
-    /// Built-ins, globals and command-line values: the scope driver operations render in.
-    pub global_scope: Scope,
+    /// Built-ins, globals and command-line values: the scope driver operations render in, and
+    /// the parent of every step's.
+    pub global_scope: Arc<Scope>,
     pub microsteps: Vec<PlannedMicrostep>,
 }
 
@@ -120,9 +121,8 @@ pub fn default_build_dir(recipe: &Recipe) -> PathBuf {
 }
 
 pub fn plan(recipe: Recipe, opts: &PlanOptions<'_>) -> Result<Plan> {
-    let renderer = Renderer::default();
-    let global_scope = global_scope(&recipe, opts)?;
-    let resolver = Resolver::new(&global_scope, &renderer);
+    let global_scope = Arc::new(global_scope(&recipe, opts)?);
+    let resolver = Resolver::new(&global_scope);
 
     // Kameleon ran commands without errexit, and its recipes are written for that.
     let errexit = match resolver.value("shell_errexit", Mode::Run)? {
@@ -189,7 +189,7 @@ pub fn plan(recipe: Recipe, opts: &PlanOptions<'_>) -> Result<Plan> {
     }
 
     let mut planner = Planner {
-        renderer: &renderer,
+        globals: &resolver,
         global_scope: &global_scope,
         recipe_dir: recipe.path.parent().unwrap_or(Path::new(".")).to_path_buf(),
         previous: checkpoint_id::ROOT.to_string(),
@@ -200,6 +200,7 @@ pub fn plan(recipe: Recipe, opts: &PlanOptions<'_>) -> Result<Plan> {
         planner.section(section)?;
     }
     let microsteps = planner.out;
+    drop(resolver);
     Ok(Plan {
         recipe,
         build_dir: opts.build_dir.to_path_buf(),
@@ -211,11 +212,7 @@ pub fn plan(recipe: Recipe, opts: &PlanOptions<'_>) -> Result<Plan> {
 }
 
 fn builtin(scope: &mut Scope, name: &str, value: String) {
-    scope.set(
-        name,
-        Text::new(value, Span::synthetic("built-in")),
-        Origin::Builtin,
-    );
+    scope.set_builtin(name, value);
 }
 
 fn kameleon_uuid(build_dir: &str) -> String {
@@ -230,10 +227,17 @@ fn kameleon_uuid(build_dir: &str) -> String {
     )
 }
 
-fn global_scope(recipe: &Recipe, opts: &PlanOptions<'_>) -> Result<Scope> {
+/// The built-in variables of a build (lowest precedence): the scope of a recipe's globals,
+/// and of a driver checked outside any recipe, start from these.
+pub fn builtins(
+    recipe_name: &str,
+    recipe_dir: &Path,
+    build_dir: &Path,
+    checkpointing: bool,
+) -> Scope {
     let mut scope = Scope::default();
-    let recipe_dir = recipe.path.parent().unwrap_or(Path::new("."));
-    builtin(&mut scope, "recipe_name", recipe.name.clone());
+    let opts_build_dir = build_dir;
+    builtin(&mut scope, "recipe_name", recipe_name.to_string());
     builtin(
         &mut scope,
         "recipe_dir",
@@ -244,14 +248,14 @@ fn global_scope(recipe: &Recipe, opts: &PlanOptions<'_>) -> Result<Scope> {
     builtin(
         &mut scope,
         "build_dir",
-        crate::recipe::paths::absolute(opts.build_dir)
+        crate::recipe::paths::absolute(opts_build_dir)
             .display()
             .to_string(),
     );
     builtin(
         &mut scope,
         "checkpointing_enabled",
-        opts.checkpointing.to_string(),
+        checkpointing.to_string(),
     );
     builtin(
         &mut scope,
@@ -268,11 +272,11 @@ fn global_scope(recipe: &Recipe, opts: &PlanOptions<'_>) -> Result<Scope> {
     );
     // Kameleon's built-ins, so its recipes and step libraries resolve unchanged. The UUID is
     // derived from the build dir: stable across rebuilds of one build dir, and hashed by name.
-    let build_dir = crate::recipe::paths::absolute(opts.build_dir)
+    let build_dir = crate::recipe::paths::absolute(opts_build_dir)
         .display()
         .to_string();
     let uuid = kameleon_uuid(&build_dir);
-    builtin(&mut scope, "kameleon_recipe_name", recipe.name.clone());
+    builtin(&mut scope, "kameleon_recipe_name", recipe_name.to_string());
     builtin(
         &mut scope,
         "kameleon_recipe_dir",
@@ -310,25 +314,14 @@ fn global_scope(recipe: &Recipe, opts: &PlanOptions<'_>) -> Result<Scope> {
     ] {
         scope.mark_volatile(name);
     }
-    for (name, g) in &recipe.globals {
-        if let GlobalValue::Text(t) = &g.value {
-            for old in &g.shadowed {
-                scope.set(name, old.clone(), Origin::Global);
-            }
-            scope.set(name, t.clone(), Origin::Global);
-        }
-    }
-    for (name, value) in opts.cli_globals {
-        scope.set(
-            name,
-            // `-g 'pkgs:$${pkgs} git'`, Kameleon's syntax, means `{{pkgs}} git`.
-            Text::new(
-                crate::recipe::dialect::cli_value(value, recipe.dialect),
-                Span::synthetic("command line"),
-            ),
-            Origin::CommandLine,
-        );
-    }
+    scope
+}
+
+fn global_scope(recipe: &Recipe, opts: &PlanOptions<'_>) -> Result<Scope> {
+    let recipe_dir = recipe.path.parent().unwrap_or(Path::new("."));
+    let mut scope = builtins(&recipe.name, recipe_dir, opts.build_dir, opts.checkpointing);
+    scope.set_globals(&recipe.globals);
+    scope.set_command_line(opts.cli_globals, recipe.dialect);
     if let Some(g) = recipe.globals.get("volatile") {
         let names: Vec<&Text> = match &g.value {
             GlobalValue::List(l) => l.iter().collect(),
@@ -347,8 +340,9 @@ fn global_scope(recipe: &Recipe, opts: &PlanOptions<'_>) -> Result<Scope> {
 }
 
 struct Planner<'a> {
-    renderer: &'a Renderer,
-    global_scope: &'a Scope,
+    /// The globals' resolver, parent of every step's: a global is resolved once per plan.
+    globals: &'a Resolver<'a>,
+    global_scope: &'a Arc<Scope>,
     recipe_dir: PathBuf,
     previous: String,
     out: Vec<PlannedMicrostep>,
@@ -359,10 +353,12 @@ impl Planner<'_> {
     fn section(&mut self, section: &Section) -> Result<()> {
         let init_step = format!("_init_{}", section.name);
         for hook in &section.init {
+            let scope = self.step_scope(&hook.vars);
+            let r = Resolver::with_parent(&scope, self.globals);
             self.microstep(
                 &section.name,
                 &init_step,
-                &hook.vars,
+                &r,
                 &hook.microstep,
                 Some(HookKind::SectionInit),
             )?;
@@ -372,10 +368,12 @@ impl Planner<'_> {
         }
         let clean_step = format!("_clean_{}", section.name);
         for hook in &section.clean {
+            let scope = self.step_scope(&hook.vars);
+            let r = Resolver::with_parent(&scope, self.globals);
             self.microstep(
                 &section.name,
                 &clean_step,
-                &hook.vars,
+                &r,
                 &hook.microstep,
                 Some(HookKind::SectionClean),
             )?;
@@ -383,27 +381,24 @@ impl Planner<'_> {
         Ok(())
     }
 
+    /// A step's variables over the globals, shared (not copied) by every microstep of it.
+    fn step_scope(&self, vars: &StepVars) -> Scope {
+        let mut scope = Scope::child(Arc::clone(self.global_scope));
+        scope.set_step(vars);
+        scope
+    }
+
     fn step(&mut self, section: &str, step: &Step) -> Result<()> {
+        let scope = self.step_scope(&step.vars);
+        let r = Resolver::with_parent(&scope, self.globals);
         for ms in &step.init {
-            self.microstep(
-                section,
-                &step.name,
-                &step.vars,
-                ms,
-                Some(HookKind::StepInit),
-            )?;
+            self.microstep(section, &step.name, &r, ms, Some(HookKind::StepInit))?;
         }
         for ms in &step.microsteps {
-            self.microstep(section, &step.name, &step.vars, ms, None)?;
+            self.microstep(section, &step.name, &r, ms, None)?;
         }
         for ms in &step.clean {
-            self.microstep(
-                section,
-                &step.name,
-                &step.vars,
-                ms,
-                Some(HookKind::StepClean),
-            )?;
+            self.microstep(section, &step.name, &r, ms, Some(HookKind::StepClean))?;
         }
         Ok(())
     }
@@ -412,37 +407,15 @@ impl Planner<'_> {
         &mut self,
         section: &str,
         step: &str,
-        vars: &StepVars,
+        r: &Resolver<'_>,
         ms: &Microstep,
         hook: Option<HookKind>,
     ) -> Result<()> {
-        let mut scope = Scope::default();
-        for (name, b) in self.global_scope.iter_all() {
-            if b.origin == Origin::Builtin {
-                scope.set(name, b.value.clone(), b.origin);
-            }
-        }
-        for (name, v) in &vars.defaults {
-            scope.set(name, v.value.clone(), Origin::StepDefault);
-        }
-        for (name, b) in self.global_scope.iter_all() {
-            if b.origin != Origin::Builtin {
-                scope.set(name, b.value.clone(), b.origin);
-            }
-        }
-        for (name, v) in &vars.args {
-            scope.set(name, v.value.clone(), Origin::StepArgument);
-        }
-        for (name, b) in self.global_scope.iter() {
-            if b.volatile {
-                scope.mark_volatile(name);
-            }
-        }
-        let r = Resolver::new(&scope, self.renderer);
-
-        let commands = resolve_commands(&r, &ms.commands, Mode::Run)?;
-        let hashed = resolve_commands(&r, &ms.commands, Mode::Hash)?;
-        let rollback = resolve_commands(&r, &ms.rollback, Mode::Run)?;
+        // What an earlier microstep of the step used is not what this one used.
+        r.take_used();
+        let commands = resolve_commands(r, &ms.commands, Mode::Run)?;
+        let hashed = resolve_commands(r, &ms.commands, Mode::Hash)?;
+        let rollback = resolve_commands(r, &ms.rollback, Mode::Run)?;
         let mut verify = Vec::new();
         for v in &ms.verify {
             verify.push(Check {
@@ -574,14 +547,13 @@ fn resolve(r: &Resolver<'_>, cmd: &Command, mode: Mode) -> Result<Resolved> {
 
 /// Every global resolved, for `cairn info`.
 pub fn resolved_globals(plan: &Plan) -> Result<IndexMap<String, (String, Origin)>> {
-    let renderer = Renderer::default();
-    let r = Resolver::new(&plan.global_scope, &renderer);
+    let r = Resolver::new(&plan.global_scope);
     let mut out = IndexMap::new();
     for (name, b) in plan.global_scope.iter() {
         // By name, so a value that names its own variable (`x: "$${x} b"`) builds on the
         // value it overrides once, as commands see it.
         let value = r.value(name, Mode::Run)?.unwrap_or_default();
-        out.insert(name.clone(), (value, b.origin));
+        out.insert(name.to_string(), (value, b.origin));
     }
     Ok(out)
 }

@@ -54,8 +54,7 @@ pub fn chosen(plan: &Plan, command_line: Option<Policy>) -> Result<Policy> {
     let Some(binding) = plan.global_scope.get("checkpoint_policy") else {
         return Ok(Policy::All);
     };
-    let renderer = crate::vars::template::Renderer::default();
-    let value = crate::vars::Resolver::new(&plan.global_scope, &renderer)
+    let value = crate::vars::Resolver::new(&plan.global_scope)
         .value("checkpoint_policy", crate::vars::Mode::Run)?
         .unwrap_or_default();
     Policy::parse(value.trim()).ok_or_else(|| {

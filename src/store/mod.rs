@@ -31,9 +31,8 @@ pub fn driver_of(plan: &Plan) -> Result<Option<BoundDriver>> {
         return Ok(None);
     };
     // `checkpoint: "{{driver}}"` lets `-g driver=btrfs` choose the driver per build.
-    let renderer = crate::vars::template::Renderer::default();
-    let name = crate::vars::Resolver::new(&plan.global_scope, &renderer)
-        .render(spec, crate::vars::Mode::Run)?;
+    let name =
+        crate::vars::Resolver::new(&plan.global_scope).render(spec, crate::vars::Mode::Run)?;
     let spec = crate::recipe::Text::new(name, spec.span.clone());
     let dirs = recipe_dirs(plan);
     let path = crate::driver::find(&spec, &dirs, &plan.recipe.step_dirs)?;

@@ -4,13 +4,12 @@
 use indexmap::IndexMap;
 
 use crate::diag::error::Result;
-use crate::diag::source::Span;
 use crate::recipe::dialect::Dialect;
-use crate::recipe::model::{Global, GlobalValue, StepVars, Text};
+use crate::recipe::model::{Global, StepVars, Text};
 
 /// Renders `text` with what is known while loading: the recipe's name and directory, the
 /// globals (each with the values it shadows), `-g`, and a step's variables when given, in
-/// cairn's precedence (built-ins, step defaults, globals, command line, step arguments).
+/// cairn's precedence (`vars::Origin`).
 pub(super) fn render_load_time(
     text: &Text,
     name: &str,
@@ -20,45 +19,23 @@ pub(super) fn render_load_time(
     dialect: Dialect,
     step_vars: Option<&StepVars>,
 ) -> Result<String> {
-    use crate::vars::{Mode, Origin, Resolver, Scope};
+    use crate::vars::{Mode, Resolver, Scope};
     if !crate::vars::template::has_template(&text.text) {
         return Ok(text.text.clone());
     }
     let mut scope = Scope::default();
-    let builtin = Span::synthetic("built-in");
-    let (name, dir) = (name.to_string(), dir.to_string());
     for (k, v) in [
-        ("recipe_name", name.clone()),
+        ("recipe_name", name),
         ("kameleon_recipe_name", name),
-        ("recipe_dir", dir.clone()),
+        ("recipe_dir", dir),
         ("kameleon_recipe_dir", dir),
     ] {
-        scope.set(k, Text::new(v, builtin.clone()), Origin::Builtin);
+        scope.set_builtin(k, v);
     }
-    for (k, v) in step_vars.iter().flat_map(|v| &v.defaults) {
-        scope.set(k, v.value.clone(), Origin::StepDefault);
+    scope.set_globals(globals);
+    scope.set_command_line(cli_globals, dialect);
+    if let Some(vars) = step_vars {
+        scope.set_step(vars);
     }
-    for (k, g) in globals {
-        if let GlobalValue::Text(t) = &g.value {
-            for old in &g.shadowed {
-                scope.set(k, old.clone(), Origin::Global);
-            }
-            scope.set(k, t.clone(), Origin::Global);
-        }
-    }
-    for (k, v) in cli_globals {
-        scope.set(
-            k,
-            Text::new(
-                crate::recipe::dialect::cli_value(v, dialect),
-                Span::synthetic("command line"),
-            ),
-            Origin::CommandLine,
-        );
-    }
-    for (k, v) in step_vars.iter().flat_map(|v| &v.args) {
-        scope.set(k, v.value.clone(), Origin::StepArgument);
-    }
-    let renderer = crate::vars::template::Renderer::default();
-    Resolver::new(&scope, &renderer).render(text, Mode::Run)
+    Resolver::new(&scope).render(text, Mode::Run)
 }
