@@ -48,11 +48,12 @@ pub fn template(data: &[u8]) {
     // Where the fast path takes a template, it must give what handlebars gives.
     if let Some(pieces) = crate::vars::template::simple(text) {
         use crate::vars::template::RenderFailure;
-        let fast =
-            crate::vars::template::fill::<RenderFailure>(&pieces, |name| match data.get(name) {
-                Some(serde_json::Value::String(v)) => Ok(v.clone()),
-                _ => Err(RenderFailure::Missing(name.to_string())),
-            });
+        let fast = crate::vars::template::fill::<String, RenderFailure>(&pieces, |name| match data
+            .get(name)
+        {
+            Some(serde_json::Value::String(v)) => Ok(v.clone()),
+            _ => Err(RenderFailure::Missing(name.to_string())),
+        });
         match (fast, slow) {
             (Ok(a), Ok(b)) => assert_eq!(a, b, "{text:?}"),
             (Err(RenderFailure::Missing(a)), Err(RenderFailure::Missing(b))) => {

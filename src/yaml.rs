@@ -445,10 +445,18 @@ impl Builder {
                 let Some(frame) = self.stack.pop() else {
                     return Ok(());
                 };
+                // Shrunk: a tree of ten thousand microsteps otherwise keeps up to half of its
+                // lists' memory as spare capacity while it is loaded.
                 let value = match frame.kind {
-                    FrameKind::Seq(items) => Value::Seq(items),
+                    FrameKind::Seq(mut items) => {
+                        items.shrink_to_fit();
+                        Value::Seq(items)
+                    }
                     FrameKind::Map { entries, .. } => {
-                        Value::Map(entries.into_iter().flatten().collect())
+                        let mut entries: Vec<(Node, Node)> =
+                            entries.into_iter().flatten().collect();
+                        entries.shrink_to_fit();
+                        Value::Map(entries)
                     }
                 };
                 let node = Node {

@@ -163,7 +163,12 @@ fn first_change(plan: &Plan, chain: Vec<&Made<'_>>) -> Vec<String> {
 
 pub fn diff(old: &Manifest, new: &Manifest) -> Vec<String> {
     let mut out = Vec::new();
-    let names: BTreeSet<&String> = old.vars.keys().chain(new.vars.keys()).collect();
+    let names: BTreeSet<&str> = old
+        .vars
+        .keys()
+        .chain(new.vars.keys())
+        .map(|k| &**k)
+        .collect();
     for name in names {
         match (old.vars.get(name), new.vars.get(name)) {
             (Some(a), Some(b)) if a != b => out.push(format!("variable `{name}`: {a:?} -> {b:?}")),

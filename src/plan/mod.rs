@@ -66,7 +66,7 @@ pub struct Check {
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct Manifest {
     pub commands: String,
-    pub vars: BTreeMap<String, String>,
+    pub vars: BTreeMap<Arc<str>, Arc<str>>,
     pub inputs: BTreeMap<String, String>,
 }
 

@@ -8,6 +8,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 
@@ -28,19 +29,20 @@ pub enum Mode {
 /// A variable's value, and every variable it used (itself last) with the value each had.
 #[derive(Debug)]
 struct Entry {
-    value: String,
+    value: Arc<str>,
     deps: Deps,
 }
 
 /// Names in the order they were resolved; a name seen again moves to the end with its newer
 /// value, so that replaying them gives what resolving gave. Keyed by name, it stays as small as
 /// the scope however often values repeat each other.
-type Deps = IndexMap<String, String>;
+/// Shared strings: the same names and values stand in the manifest of every microstep.
+type Deps = IndexMap<Arc<str>, Arc<str>>;
 
 fn add_deps(into: &mut Deps, from: &Deps) {
     for (name, value) in from {
         into.shift_remove(name);
-        into.insert(name.clone(), value.clone());
+        into.insert(Arc::clone(name), Arc::clone(value));
     }
 }
 
@@ -52,7 +54,7 @@ pub struct Resolver<'a> {
     cache: RefCell<HashMap<Key, Rc<Entry>>>,
     /// What the parent could not resolve alone (a global naming a step's variable).
     unshared: RefCell<std::collections::HashSet<Key>>,
-    used: RefCell<BTreeMap<String, String>>,
+    used: RefCell<BTreeMap<Arc<str>, Arc<str>>>,
 }
 
 impl<'a> Resolver<'a> {
@@ -83,7 +85,7 @@ impl<'a> Resolver<'a> {
     }
 
     /// The variables used since the last call, with their hashed values.
-    pub fn take_used(&self) -> BTreeMap<String, String> {
+    pub fn take_used(&self) -> BTreeMap<Arc<str>, Arc<str>> {
         std::mem::take(&mut self.used.borrow_mut())
     }
 
@@ -93,7 +95,7 @@ impl<'a> Resolver<'a> {
         };
         let entry = self.resolve(name, level, mode, &mut Vec::new())?;
         self.note_used(mode, &entry.deps);
-        Ok(Some(entry.value.clone()))
+        Ok(Some(entry.value.to_string()))
     }
 
     fn top(&self, name: &str) -> Option<usize> {
@@ -104,7 +106,7 @@ impl<'a> Resolver<'a> {
         if mode == Mode::Hash {
             let mut used = self.used.borrow_mut();
             for (name, value) in deps {
-                used.insert(name.clone(), value.clone());
+                used.insert(Arc::clone(name), Arc::clone(value));
             }
         }
     }
@@ -144,7 +146,7 @@ impl<'a> Resolver<'a> {
                     let value = self
                         .lookup(text, &name, owner, mode, stack, deps)
                         .map_err(|e| e.at(text))?;
-                    data.insert(name, serde_json::Value::String(value));
+                    data.insert(name, serde_json::Value::String(value.to_string()));
                 }
                 Err(e) => return Err(Failure::Render(e).at(text)),
             }
@@ -160,7 +162,7 @@ impl<'a> Resolver<'a> {
         mode: Mode,
         stack: &mut Vec<(String, usize)>,
         deps: &mut Deps,
-    ) -> std::result::Result<String, Failure> {
+    ) -> std::result::Result<Arc<str>, Failure> {
         // A variable's value that names the variable itself means the binding it overrides;
         // there is none below the lowest.
         let level = match owner {
@@ -175,7 +177,7 @@ impl<'a> Resolver<'a> {
             .resolve(name, level, mode, stack)
             .map_err(Failure::Error)?;
         add_deps(deps, &entry.deps);
-        Ok(entry.value.clone())
+        Ok(Arc::clone(&entry.value))
     }
 
     fn resolve(
@@ -211,15 +213,18 @@ impl<'a> Resolver<'a> {
             .into());
         }
         let mut deps = Deps::new();
-        let value = if mode == Mode::Hash && self.scope.is_volatile(name) {
-            format!("{{{{{name}}}}}")
+        let value: Arc<str> = if mode == Mode::Hash && self.scope.is_volatile(name) {
+            format!("{{{{{name}}}}}").into()
         } else {
             stack.push((name.to_string(), level));
             let v = self.render_inner(&binding.value, Some((name, level)), mode, stack, &mut deps);
             stack.pop();
-            v?
+            v?.into()
         };
-        add_deps(&mut deps, &Deps::from([(name.to_string(), value.clone())]));
+        add_deps(
+            &mut deps,
+            &Deps::from([(Arc::from(name), Arc::clone(&value))]),
+        );
         let entry = Rc::new(Entry { value, deps });
         self.cache.borrow_mut().insert(key, entry.clone());
         Ok(entry)

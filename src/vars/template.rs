@@ -111,16 +111,16 @@ pub fn simple(template: &str) -> Option<Vec<Piece<'_>>> {
 }
 
 /// Substitutes the pieces of a [`simple`] template, asking `value` for each variable.
-pub fn fill<E: From<RenderFailure>>(
+pub fn fill<V: AsRef<str>, E: From<RenderFailure>>(
     pieces: &[Piece<'_>],
-    mut value: impl FnMut(&str) -> Result<String, E>,
+    mut value: impl FnMut(&str) -> Result<V, E>,
 ) -> Result<String, E> {
     let mut out = String::new();
     for piece in pieces {
         match piece {
             Piece::Text(t) => out.push_str(t),
-            Piece::Var(name) => out.push_str(&value(name)?),
-            Piece::Sh(name) => out.push_str(&shell_quote(&value(name)?)),
+            Piece::Var(name) => out.push_str(value(name)?.as_ref()),
+            Piece::Sh(name) => out.push_str(&shell_quote(value(name)?.as_ref())),
         }
         check_size(out.len())?;
     }
@@ -319,7 +319,7 @@ mod tests {
         let Some(pieces) = simple(template) else {
             return;
         };
-        let fast = fill::<RenderFailure>(&pieces, |name| match data.get(name) {
+        let fast = fill::<String, RenderFailure>(&pieces, |name| match data.get(name) {
             Some(serde_json::Value::String(v)) => Ok(v.clone()),
             _ => Err(RenderFailure::Missing(name.to_string())),
         });
