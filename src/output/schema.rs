@@ -326,6 +326,7 @@ mod tests {
             ErrorKind::Locked,
             ErrorKind::Interrupted,
             ErrorKind::Io,
+            ErrorKind::NoSpace,
             ErrorKind::Other,
         ];
         let kinds: Vec<_> = kinds
