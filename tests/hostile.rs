@@ -727,9 +727,13 @@ fn build_dry_run_honours_from_checkpoint_and_refuses_an_unknown_one() {
     real.success();
     assert_eq!(real.steps(), ["bootstrap/s/a", "bootstrap/s/b"], "{real}");
     for junk in ["zzzz", "../../etc", "bootstrap/s/nope", "ffffffffffff"] {
-        t.cairn(&["build", "recipe.yaml", "-n", "-F", junk])
-            .code(4)
+        let dry = t.cairn(&["build", "recipe.yaml", "-n", "-F", junk]);
+        dry.code(4)
             .stderr_has(&format!("no checkpoint matches `{junk}`"));
+        // The dry run and the build resolve `-F` by one rule: the same refusal, word for word.
+        let real = t.cairn(&["build", "recipe.yaml", "-F", junk]);
+        real.code(4);
+        assert_eq!(dry.stderr, real.stderr, "{junk}");
     }
 }
 

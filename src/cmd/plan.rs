@@ -15,7 +15,7 @@ pub fn run(args: &RecipeArgs, explain: bool, json: bool, commands: bool) -> Resu
     let plan = super::load_plan(args, true)?;
     // A driver that cannot be found or read is reported now, not by the build that needs it.
     crate::store::driver_of(&plan)?;
-    let records = recorded(&plan)?;
+    let records = StateDb::finished_checkpoints(&plan.build_dir)?;
     let ready = records.iter().map(|r| r.id.as_str()).collect();
     let actions = dry_run_actions(&plan, &ready, plan.recipe.checkpoint.is_some());
     if commands {
@@ -92,14 +92,6 @@ fn policy_lines(
         costs,
         driver,
     ))
-}
-
-/// Checkpoints the state database knows were finished; empty when the build dir is new.
-pub fn recorded(plan: &Plan) -> Result<Vec<CheckpointRecord>> {
-    let Some(db) = StateDb::open_for_reading(&plan.build_dir)? else {
-        return Ok(Vec::new());
-    };
-    Ok(db.checkpoints()?.into_iter().filter(|r| r.ready).collect())
 }
 
 pub fn print_plan(plan: &Plan, actions: &[Action], json: bool) {

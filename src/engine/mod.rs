@@ -4,6 +4,7 @@
 
 pub mod resume;
 pub mod rollback;
+pub mod session;
 pub mod share;
 
 use std::sync::Arc;

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use super::id::short;
 use super::{Plan, PlannedMicrostep};
 use crate::diag::error::{Diagnostic, Error, Result};
 use crate::recipe::OnCheckpoint;
@@ -71,6 +72,81 @@ pub fn resume_point(plan: &Plan, exists: impl Fn(&str) -> bool) -> Option<usize>
         .rev()
         .find(|ms| checkpointable(ms) && exists(&ms.id))
         .map(|ms| ms.index)
+}
+
+/// Resolves `-F`: an ID prefix (4+ hex characters), a slug, or `last`, to the microstep to
+/// resume after, among the checkpoints that exist. The build (with the driver's list) and its
+/// dry run (with the state database's) both ask here, so they cannot disagree.
+pub fn from_checkpoint(plan: &Plan, existing: &[String], wanted: &str) -> Result<usize> {
+    let exists = |id: &str| existing.iter().any(|e| e == id);
+    if wanted == "last" {
+        return resume_point(plan, exists)
+            .ok_or_else(|| unknown(plan, &exists, "no checkpoint of this recipe exists"));
+    }
+    if wanted.len() >= 4 && wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let matches: Vec<&String> = existing.iter().filter(|e| e.starts_with(wanted)).collect();
+        match matches.as_slice() {
+            [] => {}
+            [one] => {
+                return plan
+                    .microsteps
+                    .iter()
+                    .find(|ms| &ms.id == *one)
+                    .map(|ms| ms.index)
+                    .ok_or_else(|| {
+                        Error::checkpoint(
+                            Diagnostic::new(format!(
+                                "checkpoint {} is stale: the recipe changed before it",
+                                short(one)
+                            ))
+                            .hint("run `cairn plan --explain` to see what changed, or build with -c to resume from the newest valid checkpoint"),
+                        )
+                    });
+            }
+            many => {
+                let list: Vec<&str> = many.iter().map(|m| short(m)).collect();
+                return Err(Error::checkpoint(
+                    Diagnostic::new(format!(
+                        "checkpoint prefix `{wanted}` is ambiguous: it matches {}",
+                        list.join(", ")
+                    ))
+                    .hint("give more characters of the ID"),
+                ));
+            }
+        }
+    }
+    if let Some(ms) = plan.microsteps.iter().find(|ms| ms.slug == wanted) {
+        if exists(&ms.id) {
+            return Ok(ms.index);
+        }
+        return Err(unknown(
+            plan,
+            &exists,
+            &format!("microstep {wanted} has no valid checkpoint"),
+        ));
+    }
+    Err(unknown(
+        plan,
+        &exists,
+        &format!("no checkpoint matches `{wanted}`"),
+    ))
+}
+
+/// An unresolvable `-F`, with the checkpoints that can be named.
+fn unknown(plan: &Plan, exists: &dyn Fn(&str) -> bool, message: &str) -> Error {
+    let rows: Vec<String> = plan
+        .microsteps
+        .iter()
+        .filter(|ms| exists(&ms.id))
+        .map(|ms| format!("{} | {}", short(&ms.id), ms.slug))
+        .collect();
+    let d = if rows.is_empty() {
+        Diagnostic::new(message)
+            .note("this recipe has no checkpoints yet: build it with -c to create them")
+    } else {
+        Diagnostic::new(message).note(format!("the checkpoints that exist:\n{}", rows.join("\n")))
+    };
+    Error::checkpoint(d.hint("give an ID prefix of 4+ characters, a slug, or `last`"))
 }
 
 /// What a build would do, given the IDs of the checkpoints that exist.

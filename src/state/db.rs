@@ -153,6 +153,14 @@ impl StateDb {
         Ok(db)
     }
 
+    /// Checkpoints the state database knows were finished; empty when the build dir is new.
+    pub fn finished_checkpoints(build_dir: &Path) -> Result<Vec<CheckpointRecord>> {
+        let Some(db) = StateDb::open_for_reading(build_dir)? else {
+            return Ok(Vec::new());
+        };
+        Ok(db.checkpoints()?.into_iter().filter(|r| r.ready).collect())
+    }
+
     /// For commands that only read (`checkpoints`, `plan`): `None` when the build dir has no
     /// database yet, and a read-only build dir (or file system) still works.
     pub fn open_for_reading(build_dir: &Path) -> Result<Option<StateDb>> {

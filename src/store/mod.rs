@@ -154,68 +154,9 @@ impl<'a> Store<'a> {
         resume_point(plan, |id| self.exists(id))
     }
 
-    /// Resolves `-F`: an ID prefix (4+ chars), a slug, or `last`, to the microstep to resume after.
+    /// Resolves `-F` among the checkpoints the driver holds.
     pub fn resolve(&self, plan: &Plan, wanted: &str) -> Result<usize> {
-        if wanted == "last" {
-            return self
-                .newest_valid(plan)
-                .ok_or_else(|| self.unknown(plan, wanted, "no checkpoint of this recipe exists"));
-        }
-        if wanted.len() >= 4 && wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let matches: Vec<&String> = self
-                .existing
-                .iter()
-                .filter(|e| e.starts_with(wanted))
-                .collect();
-            match matches.as_slice() {
-                [] => {}
-                [one] => {
-                    return plan.microsteps.iter().find(|ms| &ms.id == *one).map(|ms| ms.index).ok_or_else(|| {
-                        Error::checkpoint(
-                            Diagnostic::new(format!("checkpoint {} is stale: the recipe changed before it", short(one)))
-                                .hint("run `cairn plan --explain` to see what changed, or build with -c to resume from the newest valid checkpoint"),
-                        )
-                    });
-                }
-                many => {
-                    let list: Vec<String> = many.iter().map(|m| short(m).to_string()).collect();
-                    return Err(Error::checkpoint(
-                        Diagnostic::new(format!(
-                            "checkpoint prefix `{wanted}` is ambiguous: it matches {}",
-                            list.join(", ")
-                        ))
-                        .hint("give more characters of the ID"),
-                    ));
-                }
-            }
-        }
-        if let Some(ms) = plan.microsteps.iter().find(|ms| ms.slug == wanted) {
-            if self.exists(&ms.id) {
-                return Ok(ms.index);
-            }
-            return Err(self.unknown(
-                plan,
-                wanted,
-                &format!("microstep {wanted} has no valid checkpoint"),
-            ));
-        }
-        Err(self.unknown(plan, wanted, &format!("no checkpoint matches `{wanted}`")))
-    }
-
-    fn unknown(&self, plan: &Plan, _wanted: &str, message: &str) -> Error {
-        let mut d = Diagnostic::new(message.to_string());
-        let rows: Vec<String> = plan
-            .microsteps
-            .iter()
-            .filter(|ms| self.exists(&ms.id))
-            .map(|ms| format!("{} | {}", short(&ms.id), ms.slug))
-            .collect();
-        d = if rows.is_empty() {
-            d.note("this recipe has no checkpoints yet: build it with -c to create them")
-        } else {
-            d.note(format!("the checkpoints that exist:\n{}", rows.join("\n")))
-        };
-        Error::checkpoint(d.hint("give an ID prefix of 4+ characters, a slug, or `last`"))
+        crate::plan::schedule::from_checkpoint(plan, &self.existing, wanted)
     }
 
     pub fn apply(
