@@ -294,9 +294,9 @@ impl Context {
         if let Ok(mut s) = shell.sink.lock() {
             *s = sink;
         }
-        let marker = end_marker();
+        let nonce = exec::nonce();
         if let Ok(mut m) = shell.marker.lock() {
-            m.clone_from(&marker);
+            *m = end_marker(&nonce);
         }
         let (frame, data) = match input {
             Some(Input::Source) => (source_frame(cmd), None),
@@ -306,15 +306,21 @@ impl Context {
             }
             None => (frame(cmd, errexit, None), None),
         };
+        // The nonce is read by the runner once the command has ended, never by the command
+        // (whose stdin is /dev/null, its data, or closed).
+        let nonce_line = format!("{nonce}\n");
         let write = || -> std::io::Result<()> {
-            shell.stdin.write_all(frame.as_bytes())?;
-            if let Some(mut f) = data {
-                f.rewind()?;
-                std::io::copy(&mut f, &mut shell.stdin)?;
+            match data {
+                Some(mut f) => {
+                    shell.stdin.write_all(frame.as_bytes())?;
+                    f.rewind()?;
+                    std::io::copy(&mut f, &mut shell.stdin)?;
+                    shell.stdin.write_all(nonce_line.as_bytes())?;
+                }
+                None => shell
+                    .stdin
+                    .write_all(format!("{frame}{nonce_line}").as_bytes())?,
             }
-            // Read by the runner once the command has ended, never by the command (whose
-            // stdin is /dev/null, its data, or closed).
-            shell.stdin.write_all(format!("{marker}\n").as_bytes())?;
             shell.stdin.flush()
         };
         let written = write();
@@ -365,9 +371,10 @@ pub fn quote(s: &str) -> String {
     crate::vars::template::shell_quote(s)
 }
 
-/// A fresh end marker for one command.
-fn end_marker() -> String {
-    format!("__CAIRN_END_{}__", exec::nonce())
+/// The end marker the runner prints for a nonce (it reads only the nonce, the shorter the
+/// better: bash reads its stdin a byte at a time).
+fn end_marker(nonce: &str) -> String {
+    format!("__CAIRN_END_{nonce}__")
 }
 
 /// The shell functions that run one command (see `frame`), defined once in each context's
@@ -377,12 +384,12 @@ fn end_marker() -> String {
 /// back as `declare -x`, made global here since this is a function; they are adopted only when
 /// they differ from the last report, which most commands leave as it was.
 ///
-/// `__cairn_end` then reads the end marker, the line cairn wrote after the command (and its
-/// data), and prints it alone on a line of each stream, stdout with the status. The marker
-/// holds no secret the command could have read: it is in no variable and no function before
-/// the command has ended. xtrace (`bash -x` as the context's command, `set -x` in an `env:`
-/// file) is off while the runner's own lines run, and on again for the command, so a trace
-/// shows the command and never the runner.
+/// `__cairn_end` then reads the nonce, the line cairn wrote after the command (and its data),
+/// and prints the end marker made of it alone on a line of each stream, stdout with the status.
+/// The command could not have read it: it is in no variable and no function before the command
+/// has ended. xtrace (`bash -x` as the context's command, `set -x` in an `env:` file) is off in
+/// the shell between commands and on only inside each command's subshell, so a trace shows the
+/// command and never the runner.
 fn runner() -> String {
     // The command's own lines, pasted twice below: bash 5.2 mis-handles errexit leaving a
     // function called straight from a command substitution, so there is no function for them.
@@ -416,17 +423,21 @@ fn runner() -> String {
             "__cairn_end() {{\n",
             "local __cairn_n\n",
             "IFS= builtin read -r __cairn_n\n",
-            "builtin printf '\\n%s %s\\n' \"$__cairn_n\" \"$1\"; ",
-            "builtin printf '\\n%s\\n' \"$__cairn_n\" >&2\n",
-            "case $__cairn_x in *x*) builtin set -x;; esac\n",
+            "builtin printf '\\n__CAIRN_END_%s__ %s\\n' \"$__cairn_n\" \"$1\"; ",
+            "builtin printf '\\n__CAIRN_END_%s__\\n' \"$__cairn_n\" >&2\n",
             "}}\n",
+            "{xoff}\n",
         ),
+        xoff = XTRACE_OFF,
         run = run
     )
 }
 
-/// Turns xtrace off for the runner, remembering whether it was on; its own trace goes nowhere.
-const XTRACE_OFF: &str = "{ __cairn_x=$-; builtin set +x; } 2>&-; ";
+/// Turns xtrace off, remembering in `__cairn_x` whether it was on; its own trace goes nowhere.
+/// Run once when the runner is defined (for `bash -x` as the context's command) and after each
+/// `env:` script: between commands the shell's xtrace stays off, and each command (or script)
+/// turns it on for itself when `__cairn_x` says so.
+const XTRACE_OFF: &str = "{ __cairn_x=$-; set +x; } 2>&-";
 
 /// The line sent to a context's shell for one command. The command runs in a subshell, so
 /// errexit or `exit` ends only it; when it succeeds, it reports its exported variables and
@@ -437,7 +448,7 @@ const XTRACE_OFF: &str = "{ __cairn_x=$-; builtin set +x; } 2>&-; ";
 fn frame(cmd: &str, errexit: bool, data_len: Option<u64>) -> String {
     let len = data_len.map(|n| format!(" {n}")).unwrap_or_default();
     format!(
-        "{XTRACE_OFF}__cairn_run {} {}{len} 4>&1\n",
+        "__cairn_run {} {}{len} 4>&1\n",
         quote(cmd),
         u8::from(errexit)
     )
@@ -456,11 +467,10 @@ enum Input {
 fn source_frame(script: &str) -> String {
     format!(
         concat!(
-            "{xoff}{{ case $__cairn_x in *x*) set -x;; esac; eval {script} 0<&-\n",
-            "{{ __cairn_s=$? __cairn_x=$-; builtin set +x; }} 2>&-; __cairn_end \"$__cairn_s\"\n",
+            "{{ case $__cairn_x in *x*) set -x;; esac; eval {script} 0<&-\n",
+            "{{ __cairn_s=$? __cairn_x=$-; set +x; }} 2>&-; __cairn_end \"$__cairn_s\"\n",
             "}}\n"
         ),
-        xoff = XTRACE_OFF,
         script = quote(script),
     )
 }
