@@ -77,7 +77,7 @@ pub fn run(cli: cli::Cli) -> Result<()> {
                 .render(&mut std::io::stdout())
                 .map_err(|e| Error::Other(format!("cannot write the man page: {e}")))
         }
-        Command::Driver(cli::DriverCommand::List) => cmd::driver::list(color),
+        Command::Driver(cli::DriverCommand::List) => cmd::driver::list(),
         Command::Cache(cli::CacheCommand::Ls { url, recipe, json }) => {
             cmd::cache::ls(&url, recipe.as_deref(), json)
         }
@@ -91,7 +91,7 @@ pub fn run(cli: cli::Cli) -> Result<()> {
             file,
             target,
             globals,
-        }) => cmd::driver::check(&file, target.as_deref(), &globals, color),
+        }) => cmd::driver::check(&file, target.as_deref(), &globals),
         Command::QemuMonitor {
             socket,
             command,

@@ -3,6 +3,7 @@
 //! checkpoint's ID and runs them through the same contexts as recipe commands.
 
 pub mod builtin;
+pub mod conformance;
 
 use std::collections::BTreeMap;
 use std::fmt;
