@@ -355,3 +355,100 @@ fn a_value_naming_itself_with_nothing_below_is_a_recipe_error() {
         .stderr_has("recipe.yaml:2:10");
     assert!(!run.stderr.contains("did you mean `path`"), "{run}");
 }
+
+/// Steps share the globals' resolved values, except where a step binds a variable a global's
+/// value uses: there the step's own value counts, in that step only.
+#[test]
+fn a_global_that_uses_a_step_variable_resolves_per_step() {
+    let t = Test::new()
+        .file(
+            "recipe.yaml",
+            r#"
+            global:
+              x: global
+              tagged: "{{x}}-{{y}}"
+              y: g
+            setup:
+              - show:
+                  - x: argument
+              - show
+              - other
+              - show
+            "#,
+        )
+        .file(
+            "steps/setup/show.yaml",
+            r#"
+            - write:
+                - exec_local: echo "{{tagged}}" >> vars.txt
+            "#,
+        )
+        .file(
+            "steps/setup/other.yaml",
+            r#"
+            - y: step-default-under-the-global
+            - write:
+                - exec_local: echo "other {{tagged}}" >> vars.txt
+            "#,
+        )
+        .args(&["build", "recipe.yaml"]);
+    t.run().success();
+    assert_eq!(
+        t.built_lines("vars.txt"),
+        ["argument-g", "global-g", "other global-g", "global-g"]
+    );
+}
+
+/// A driver's own variables sit under the recipe's globals and `-g`; what an operation is
+/// called with (`checkpoint_id`) is above everything, so a recipe cannot point a driver at
+/// another checkpoint.
+#[test]
+fn driver_variables_give_way_to_globals_but_the_checkpoint_id_does_not() {
+    let driver = r#"
+        variables:
+          store: "{{build_dir}}/store"
+          label: driver
+        create:
+          - exec_local: mkdir -p {{sh store}} && echo "{{label}} {{checkpoint_id}}" >> {{sh store}}/log && touch {{sh store}}/{{sh checkpoint_id}}
+        apply:
+          - exec_local: "true"
+        list:
+          - exec_local: ls {{sh store}} | grep -v log || true
+        delete:
+          - exec_local: rm -f {{sh store}}/{{sh checkpoint_id}}
+        "#;
+    let recipe = r#"
+        checkpoint: logging
+        global:
+          label: recipe
+          checkpoint_id: "0000000000000000000000000000000000000000"
+        setup:
+          - s:
+              - m:
+                  - exec_local: "true"
+        "#;
+    let t = Test::new()
+        .file("drivers/logging.yaml", driver)
+        .file("recipe.yaml", recipe)
+        .args(&["build", "recipe.yaml", "-c"]);
+    t.run().success();
+    let ids = t.cairn(&["build", "recipe.yaml", "-l", "-n"]);
+    ids.success();
+    let short = ids
+        .stdout
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let log = t.built("store/log");
+    assert!(log.starts_with("recipe "), "{log}");
+    assert!(short.len() == 12 && log.contains(&short), "{log} {short}");
+    assert!(!log.contains("0000000000"), "{log}");
+    t.cairn(&["build", "recipe.yaml", "-c", "--fresh", "-g", "label=cli"])
+        .success();
+    assert!(
+        t.built("store/log").contains("\ncli "),
+        "{}",
+        t.built("store/log")
+    );
+}
