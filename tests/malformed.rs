@@ -43,6 +43,16 @@ const RECIPES: &[(&str, &str, &str)] = &[
     ),
     ("duplicate_global.yaml", "4:3", "duplicate key `a`"),
     (
+        "duplicate_inline_step.yaml",
+        "5:5",
+        "step `s` appears twice in section `setup`, and one of them is written in place",
+    ),
+    (
+        "duplicate_microstep.yaml",
+        "5:9",
+        "microstep `a` is defined twice in step `s`",
+    ),
+    (
         "empty.yaml",
         "1:1",
         "has no steps: there is nothing to build",

@@ -186,3 +186,30 @@ fn a_step_may_be_called_twice_with_different_arguments() {
     t.run().success();
     assert_eq!(t.built_lines("users.txt"), ["alice", "bob"]);
 }
+
+/// A section may call one step file twice (here with other arguments): the second call's
+/// microsteps are `name%1`, as Kameleon names them, and both run. Defining two different steps
+/// under one name is refused instead (the malformed corpus: `duplicate_inline_step.yaml`,
+/// `duplicate_microstep.yaml`).
+#[test]
+fn one_step_file_called_twice_runs_twice_with_percent_slugs() {
+    let t = Test::new()
+        .file(
+            "steps/greet.yaml",
+            "- who: nobody\n- say:\n  - exec_local: echo {{who}} >> said\n",
+        )
+        .file(
+            "recipe.yaml",
+            r#"
+            setup:
+              - greet:
+                - who: alice
+              - greet:
+                - who: bob
+            "#,
+        );
+    let run = t.cairn(&["build", "recipe.yaml"]);
+    run.success();
+    assert_eq!(run.steps(), ["setup/greet/say", "setup/greet/say%1"]);
+    assert_eq!(t.built("said"), "alice\nbob\n");
+}

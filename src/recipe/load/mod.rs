@@ -21,7 +21,8 @@ use indexmap::IndexMap;
 use super::alias::Aliases;
 use super::model::*;
 use super::paths::absolute;
-use crate::diag::error::{Error, Result};
+use crate::diag::error::{Diagnostic, Error, Result};
+use crate::recipe::dialect::Dialect;
 use chain::{description_of, in_tree_dialect, load_chain, section_items};
 use include_steps::include_steps;
 use search::step_dirs;
@@ -95,6 +96,7 @@ pub fn load_with(path: &Path, opts: &LoadOptions<'_>) -> Result<Recipe> {
     for (index, section) in SECTIONS.iter().enumerate() {
         for item in section_items(&chain, section)? {
             let step = loader.step(section, item)?;
+            refuse_a_second_definition(&loader.sections[index], &step)?;
             loader.sections[index].steps.push(step);
         }
     }
@@ -112,4 +114,34 @@ pub fn load_with(path: &Path, opts: &LoadOptions<'_>) -> Result<Recipe> {
         sections: loader.sections,
         aliases: loader.aliases,
     })
+}
+
+/// In cairn's own syntax a section may call one step file several times (with other
+/// arguments, say: its microsteps are then `name%1`, `name%2`, as Kameleon names them), but
+/// may not define an inline step under a name it already uses: the two would differ yet share
+/// their slugs. Kameleon-syntax files keep Kameleon's `%1` for both.
+fn refuse_a_second_definition(section: &Section, step: &Step) -> Result<()> {
+    if step.span.file.dialect == Dialect::Kameleon {
+        return Ok(());
+    }
+    let Some(first) = section
+        .steps
+        .iter()
+        .find(|s| s.name == step.name && (s.file.is_none() || step.file.is_none()))
+    else {
+        return Ok(());
+    };
+    Err(Diagnostic::at(
+        &step.span,
+        format!(
+            "step `{}` appears twice in section `{}`, and one of them is written in place",
+            step.name, section.name
+        ),
+    )
+    .note(format!("the other is at {}", first.span))
+    .hint(
+        "rename the step written in place; to run one step twice, put it in a step file \
+         and call it twice",
+    )
+    .into())
 }

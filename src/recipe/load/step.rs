@@ -192,6 +192,20 @@ impl StepLoader {
             };
             if let Value::Seq(cmds) = &v.value {
                 let name = k.str("a microstep name")?.to_string();
+                // Kameleon runs both, the second as `name%1`; in cairn's own syntax two
+                // definitions of one name are a mistake, as two recipes of one name are in a
+                // justfile.
+                if k.span.file.dialect != Dialect::Kameleon
+                    && let Some(first) = step.microsteps.iter().find(|m| m.name == name)
+                {
+                    return Err(Diagnostic::at(
+                        &k.span,
+                        format!("microstep `{name}` is defined twice in step `{}`", step.name),
+                    )
+                    .note(format!("first defined at {}", first.span))
+                    .hint("rename one of them: `-F`, plans and the state database name microsteps by `section/step/microstep`")
+                    .into());
+                }
                 let mut ms = Microstep::new(name, k.span.clone());
                 let mut hooks = Vec::new();
                 for cmd in cmds {
