@@ -34,7 +34,7 @@ pub fn dialect(data: &[u8]) {
     let _ = crate::recipe::dialect::detect(text);
     let translated = crate::recipe::dialect::translate(text);
     let _ = crate::recipe::dialect::cli_value(text, crate::recipe::dialect::Dialect::Kameleon);
-    let _ = crate::recipe::dialect::yaml11_plain(text);
+    let _ = crate::yaml::yaml11::yaml11_plain(text);
     let _ = crate::vars::template::render(&translated, &sample_data());
 }
 

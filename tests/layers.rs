@@ -272,3 +272,76 @@ fn no_source_file_over_800_lines() {
         "over {MAX_LINES} lines (move tests to a sibling tests.rs, or split by concern): {long:?}"
     );
 }
+
+/// docs/architecture.md's layers, lowest first: a module may import its own layer and the
+/// ones before it, never one after it.
+const LAYERS: [&[&str]; 13] = [
+    &["diag"],
+    &["yaml"],
+    &["recipe"],
+    &["vars"],
+    &["plan"],
+    &["output"],
+    &["exec"],
+    &["state"],
+    &["driver"],
+    &["store"],
+    &["engine"],
+    &["snapshot", "qemu"],
+    &["cli", "cmd", "fuzzing", ""],
+];
+
+/// Upward imports still there, each with the reason (docs/architecture.md lists them as debts);
+/// the list only shrinks.
+const UPWARD: [(&str, &str, &str); 2] = [
+    (
+        "recipe::load::render",
+        "vars",
+        "load-time rendering of `extend` and `include_steps` paths and `kameleon_data_dir`",
+    ),
+    (
+        "output::report",
+        "state",
+        "cairn report's page is read from the state database",
+    ),
+];
+
+/// `module` is `of` or one of its submodules.
+fn within(module: &str, of: &str) -> bool {
+    module == of || module.starts_with(&format!("{of}::"))
+}
+
+fn layer(module: &str) -> usize {
+    let top = module.split("::").next().unwrap_or("");
+    LAYERS
+        .iter()
+        .position(|l| l.contains(&top))
+        .unwrap_or_else(|| panic!("module {module} is in no layer of LAYERS"))
+}
+
+#[test]
+fn imports_go_only_down_the_layers() {
+    let edges = graph();
+    let mut upward = Vec::new();
+    for (from, targets) in &edges {
+        for to in targets {
+            if layer(to) > layer(from) && !UPWARD.iter().any(|(f, t, _)| f == from && within(to, t))
+            {
+                upward.push(format!("{from} -> {to}"));
+            }
+        }
+    }
+    assert!(
+        upward.is_empty(),
+        "imports up the layers of docs/architecture.md: {upward:?}"
+    );
+    // The reader sees the known exceptions, or the check would prove nothing.
+    for (from, to, _) in UPWARD {
+        assert!(
+            edges
+                .get(from)
+                .is_some_and(|ts| ts.iter().any(|t| within(t, to))),
+            "{from} no longer imports {to}: remove it from UPWARD"
+        );
+    }
+}

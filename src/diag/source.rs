@@ -14,6 +14,23 @@ pub enum Dialect {
     Kameleon,
 }
 
+/// The dialect a text's markers show; the loader asks it of the recipe files only, and the
+/// answer holds for the whole tree (`recipe::load::LoadOptions::dialect`).
+pub fn detect(text: &str) -> Dialect {
+    let bytes = text.as_bytes();
+    let kameleon_var = bytes.windows(3).any(|w| {
+        w[0] == b'$' && w[1] == b'$' && (w[2] == b'{' || w[2].is_ascii_alphabetic() || w[2] == b'_')
+    });
+    let driver = text
+        .lines()
+        .any(|l| l.trim_start().starts_with("enabled?:"));
+    if kameleon_var || driver || text.contains("@microstep_id") {
+        Dialect::Kameleon
+    } else {
+        Dialect::Native
+    }
+}
+
 #[derive(Debug)]
 pub struct SourceFile {
     pub path: PathBuf,

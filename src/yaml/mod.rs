@@ -3,6 +3,8 @@
 //! were plain: the two dialects read plain scalars differently (YAML 1.1 `yes`/`0755` in
 //! Kameleon's), so typing them is left to the reader.
 
+pub mod yaml11;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -168,7 +170,7 @@ pub fn read(
     }
     match String::from_utf8(bytes) {
         Ok(text) => {
-            let dialect = dialect.unwrap_or_else(|| crate::recipe::dialect::detect(&text));
+            let dialect = dialect.unwrap_or_else(|| crate::diag::source::detect(&text));
             Ok(SourceFile::new(path, text, dialect))
         }
         Err(e) => {
@@ -493,7 +495,7 @@ impl Builder {
             && !is_key
             && let Value::Scalar(s) = &mut node.value
             && s.plain
-            && let Some(typed) = crate::recipe::dialect::yaml11_plain(&s.text)
+            && let Some(typed) = yaml11::yaml11_plain(&s.text)
         {
             s.text = typed;
         }
@@ -572,7 +574,7 @@ mod tests {
         parse(&SourceFile::new(
             "t.yaml",
             text.to_string(),
-            crate::recipe::dialect::detect(text),
+            crate::diag::source::detect(text),
         ))
     }
 
