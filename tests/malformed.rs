@@ -47,6 +47,13 @@ const RECIPES: &[(&str, &str, &str)] = &[
         "5:5",
         "step `s` appears twice in section `setup`, and one of them is written in place",
     ),
+    // Found by the recipe fuzz target: YAML ends lines at a lone `\r`, cairn's messages at
+    // `\n`; the position is counted as the message shows it.
+    (
+        "lone_carriage_returns.yaml",
+        "1:26",
+        "this is not valid YAML",
+    ),
     (
         "duplicate_microstep.yaml",
         "5:9",

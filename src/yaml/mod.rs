@@ -3,6 +3,7 @@
 //! were plain: the two dialects read plain scalars differently (YAML 1.1 `yes`/`0755` in
 //! Kameleon's), so typing them is left to the reader.
 
+mod lines;
 pub mod yaml11;
 
 use std::collections::HashMap;
@@ -13,6 +14,7 @@ use saphyr_parser::{Event, Parser, ScalarStyle};
 
 use crate::diag::error::{Diagnostic, Error};
 use crate::diag::source::{Dialect, SourceFile, Span};
+use lines::LineStarts;
 
 #[derive(Debug, Clone)]
 pub struct Node {
@@ -228,11 +230,12 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, Diagnostic> {
         copied: 0,
     };
     let mut parser = Parser::new_from_str(&file.text);
+    let lines = LineStarts::new(&file.text);
     while let Some(event) = parser.next_event() {
         let (event, span) = event.map_err(|e| {
-            let m = e.marker();
+            let (line, col) = lines.at(e.marker());
             let d = Diagnostic::at(
-                &error_span(file, m.line(), m.col() + 1, e.info()),
+                &error_span(file, line, col, e.info()),
                 format!("this is not valid YAML: {}", e.info()),
             );
             // An unclosed `[` or `{` is reported where the parser gives up, often lines later:
@@ -246,7 +249,7 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, Diagnostic> {
                 None => d.hint("check the indentation and quoting around this place"),
             }
         })?;
-        let at = span_of(file, &span);
+        let at = span_of(file, &lines, &span);
         builder.event(event, at)?;
     }
     Ok(builder.root.unwrap_or_else(|| Node {
@@ -280,14 +283,14 @@ fn error_span(file: &Arc<SourceFile>, line: usize, col: usize, info: &str) -> Sp
     Span::new(file, line, col, 1)
 }
 
-fn span_of(file: &Arc<SourceFile>, span: &saphyr_parser::Span) -> Span {
-    let (s, e) = (span.start, span.end);
-    let len = if e.line() == s.line() {
-        e.col().saturating_sub(s.col()).max(1)
+fn span_of(file: &Arc<SourceFile>, lines: &LineStarts, span: &saphyr_parser::Span) -> Span {
+    let ((line, col), (end_line, end_col)) = (lines.at(&span.start), lines.at(&span.end));
+    let len = if end_line == line {
+        end_col.saturating_sub(col).max(1)
     } else {
         1
     };
-    Span::new(file, s.line(), s.col() + 1, len)
+    Span::new(file, line, col, len)
 }
 
 /// A collection being read, with what the limits need: how many nodes it holds so far
