@@ -140,3 +140,23 @@ pub fn driver(dir: &Path, data: &[u8]) {
         let _ = bound.commands(op, "0123456789abcdef0123456789abcdef01234567");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Found by the `template` fuzz target: handlebars refuses a variable whose name starts
+    /// with `else` (its keyword), while the fast path rendered it; both must agree.
+    #[test]
+    fn the_fast_path_and_handlebars_agree_on_names_that_start_with_else() {
+        for t in [
+            "{{elsewhere}}",
+            "{{else_x}}",
+            "{{a}} {{elseelease}}",
+            "{{sh elsewhere}}",
+            "{{[elsewhere]}}",
+        ] {
+            super::template(t.as_bytes());
+        }
+        let found = "se - a:\n  - exec_local: {{sh rootfs}}\n  mirror={{sh mirror}}\n  rel={{elseelease}}\n";
+        super::template(found.as_bytes());
+    }
+}

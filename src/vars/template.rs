@@ -156,7 +156,9 @@ fn variable(expr: &str) -> Option<&str> {
             | "with"
             | "sh"
     );
-    (ok && !reserved).then_some(expr)
+    // handlebars reads `{{elsewhere}}` as its `else` keyword followed by junk, a syntax error:
+    // the fast path must not render what handlebars refuses.
+    (ok && !reserved && !expr.starts_with("else")).then_some(expr)
 }
 
 /// `'...'` with every `'` written as `'\''`: the one way cairn's drivers and recipes put a
