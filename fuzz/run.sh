@@ -2,6 +2,9 @@
 # Runs every fuzz target for SECONDS (default 600) each, in parallel, at the lowest priority,
 # seeded with the recipes, steps and drivers in the repository. Crashes land in
 # fuzz/artifacts/<target>/; the executions and coverage of each run are in fuzz/logs/<target>.log.
+# TARGETS picks targets (a machine with 2 cores runs 2 at a time well); SANITIZER (default
+# none: cairn is safe Rust, and without AddressSanitizer a target runs far faster)
+# is cargo fuzz's `-s`, e.g. SANITIZER=address.
 set -eu
 cd "$(dirname "$0")"
 secs=${1:-600}
@@ -18,7 +21,7 @@ for t in $targets; do
     done
 done
 for t in $targets; do
-    nice -n 19 cargo +nightly fuzz run -O "$t" "corpus/$t" -- \
+    nice -n 19 cargo +nightly fuzz run -O -s "${SANITIZER:-none}" "$t" "corpus/$t" -- \
         -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
         -print_final_stats=1 >"logs/$t.log" 2>&1 &
 done
