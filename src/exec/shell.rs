@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader, Read, Seek, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use super::process as exec;
@@ -562,10 +562,7 @@ impl Reader {
         let Held::Newline { empty_line } = held else {
             return;
         };
-        let mut sink = match self.sink.lock() {
-            Ok(s) => s,
-            Err(p) => p.into_inner(),
-        };
+        let mut sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
         match &mut *sink {
             Sink::Capture(file) if self.stream == Stream::Stdout => {
                 let _ = file.write_all(b"\n");
@@ -582,10 +579,7 @@ impl Reader {
     /// Some(status) if `line` is the current end marker, alone on its line (with the status
     /// after it on stdout).
     fn marker_status(&self, line: &[u8]) -> Option<Option<i32>> {
-        let marker = match self.marker.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
+        let marker = self.marker.lock().unwrap_or_else(PoisonError::into_inner);
         if marker.is_empty() {
             return None;
         }
@@ -608,10 +602,7 @@ impl Reader {
         if content.is_empty() {
             return;
         }
-        let mut sink = match self.sink.lock() {
-            Ok(s) => s,
-            Err(p) => p.into_inner(),
-        };
+        let mut sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
         match &mut *sink {
             Sink::Capture(file) if self.stream == Stream::Stdout => {
                 let _ = file.write_all(content);
