@@ -211,10 +211,6 @@ pub fn plan(recipe: Recipe, opts: &PlanOptions<'_>) -> Result<Plan> {
     })
 }
 
-fn builtin(scope: &mut Scope, name: &str, value: String) {
-    scope.set_builtin(name, value);
-}
-
 fn kameleon_uuid(build_dir: &str) -> String {
     let h = checkpoint_id::chain("kameleon-uuid", build_dir);
     format!(
@@ -236,72 +232,35 @@ pub fn builtins(
     checkpointing: bool,
 ) -> Scope {
     let mut scope = Scope::default();
-    let opts_build_dir = build_dir;
-    builtin(&mut scope, "recipe_name", recipe_name.to_string());
-    builtin(
-        &mut scope,
-        "recipe_dir",
-        crate::recipe::paths::absolute(recipe_dir)
-            .display()
-            .to_string(),
-    );
-    builtin(
-        &mut scope,
-        "build_dir",
-        crate::recipe::paths::absolute(opts_build_dir)
-            .display()
-            .to_string(),
-    );
-    builtin(
-        &mut scope,
-        "checkpointing_enabled",
-        checkpointing.to_string(),
-    );
-    builtin(
-        &mut scope,
-        "cairn_version",
-        env!("CARGO_PKG_VERSION").to_string(),
-    );
-    builtin(
-        &mut scope,
-        "cairn_exe",
-        std::env::current_exe()
-            .unwrap_or_else(|_| "cairn".into())
-            .display()
-            .to_string(),
-    );
-    // Kameleon's built-ins, so its recipes and step libraries resolve unchanged. The UUID is
-    // derived from the build dir: stable across rebuilds of one build dir, and hashed by name.
-    let build_dir = crate::recipe::paths::absolute(opts_build_dir)
+    let recipe_dir = crate::recipe::paths::absolute(recipe_dir)
         .display()
         .to_string();
+    let build_dir = crate::recipe::paths::absolute(build_dir)
+        .display()
+        .to_string();
+    let exe = std::env::current_exe().unwrap_or_else(|_| "cairn".into());
+    // Kameleon's built-ins, so its recipes and step libraries resolve unchanged. The UUID is
+    // derived from the build dir: stable across rebuilds of one build dir, and hashed by name.
     let uuid = kameleon_uuid(&build_dir);
-    builtin(&mut scope, "kameleon_recipe_name", recipe_name.to_string());
-    builtin(
-        &mut scope,
-        "kameleon_recipe_dir",
-        crate::recipe::paths::absolute(recipe_dir)
-            .display()
-            .to_string(),
-    );
-    builtin(&mut scope, "kameleon_cwd", build_dir);
-    builtin(
-        &mut scope,
-        "kameleon_short_uuid",
-        uuid.rsplit('-').next().unwrap_or_default().to_string(),
-    );
-    builtin(&mut scope, "kameleon_uuid", uuid);
-    for name in ["persistent_cache", "proxy_local", "proxy_out", "proxy_in"] {
-        builtin(
-            &mut scope,
-            name,
-            if name == "persistent_cache" {
-                "false"
-            } else {
-                ""
-            }
-            .to_string(),
-        );
+    let short_uuid = uuid.rsplit('-').next().unwrap_or_default().to_string();
+    for (name, value) in [
+        ("recipe_name", recipe_name.to_string()),
+        ("recipe_dir", recipe_dir.clone()),
+        ("build_dir", build_dir.clone()),
+        ("checkpointing_enabled", checkpointing.to_string()),
+        ("cairn_version", env!("CARGO_PKG_VERSION").to_string()),
+        ("cairn_exe", exe.display().to_string()),
+        ("kameleon_recipe_name", recipe_name.to_string()),
+        ("kameleon_recipe_dir", recipe_dir),
+        ("kameleon_cwd", build_dir),
+        ("kameleon_short_uuid", short_uuid),
+        ("kameleon_uuid", uuid),
+        ("persistent_cache", "false".to_string()),
+        ("proxy_local", String::new()),
+        ("proxy_out", String::new()),
+        ("proxy_in", String::new()),
+    ] {
+        scope.set_builtin(name, value);
     }
     for name in [
         "recipe_dir",
